@@ -1,0 +1,47 @@
+"""`python -m motion_retrieval <command>`: one entry point, one module per command.
+
+Each command module defines `add_arguments(parser)` and `run(args) -> int`; it is imported only
+when its command runs, so `--help` stays fast and one command's dependencies never slow another.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+
+from .errors import MotionFormatError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare": ("motion_retrieval.prepare", "write a data set in the HumanML3D layout"),
+    "train": ("motion_retrieval.train", "train a retrieval model"),
+    "evaluate": ("motion_retrieval.evaluate", "evaluate a checkpoint on a prepared split"),
+    "index": ("motion_retrieval.index", "build or inspect a gallery index for the demo"),
+    "bench": ("motion_retrieval.bench", "measure search latency, index load and app start-up"),
+    "render": ("motion_retrieval.render", "render motions to GIF/PNG for a person to look at"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m motion_retrieval", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        try:
+            import_module(module).add_arguments(p)
+        except ImportError as exc:  # a command whose module is missing still shows in --help
+            p.set_defaults(_missing=str(exc))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "_missing", None):
+        print(f"error: the '{args.command}' command is not available: {args._missing}",
+              file=sys.stderr)
+        return 2
+    try:
+        return int(import_module(args._module).run(args) or 0)
+    except (MotionFormatError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
