@@ -21,12 +21,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; only `command`'s module is imported (all of them when it is None)."""
     parser = argparse.ArgumentParser(prog="python -m motion_retrieval", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
+        if command is not None and name != command:
+            continue
         try:
             import_module(module).add_arguments(p)
         except ImportError as exc:  # a command whose module is missing still shows in --help
@@ -35,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if a in COMMANDS), None)
+    args = build_parser(command or "").parse_args(argv)
     if getattr(args, "_missing", None):
         print(f"error: the '{args.command}' command is not available: {args._missing}",
               file=sys.stderr)
