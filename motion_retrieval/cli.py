@@ -9,8 +9,6 @@ import argparse
 import sys
 from importlib import import_module
 
-from .errors import MotionFormatError
-
 COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("motion_retrieval.prepare", "write a data set in the HumanML3D layout"),
     "train": ("motion_retrieval.train", "train a retrieval model"),
@@ -47,6 +45,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(import_module(args._module).run(args) or 0)
-    except (MotionFormatError, FileNotFoundError) as exc:
+    except (FileNotFoundError, ValueError) as exc:  # MotionFormatError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,167 @@
+"""JSON payloads for the browser: skeleton animations and per-word explanations.
+
+Everything here is plain data (lists, numbers, strings) so that the viewer in assets/viewer.js
+can draw maps, highlight joints and play animations without asking the server again.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from motion_retrieval.motion_image import TIME_BLOCKS, block_frames
+from motion_retrieval.skeleton import (
+    BODY_PARTS,
+    FPS,
+    JOINT_NAMES,
+    KINEMATIC_CHAINS,
+    PART_JOINTS,
+    PART_LABELS,
+)
+
+GRID = TIME_BLOCKS  # time blocks = body parts = 14
+
+
+def skeleton_info() -> dict:
+    """What the viewer needs once: bones, sides, parts and the joints each part moves."""
+    side = ["L" if n.startswith("l_") else "R" if n.startswith("r_") else "C" for n in JOINT_NAMES]
+    return {
+        "chains": [list(c) for c in KINEMATIC_CHAINS],
+        "side": side,
+        "parts": list(BODY_PARTS),
+        "part_labels": list(PART_LABELS),
+        "part_joints": [list(PART_JOINTS[p]) for p in BODY_PARTS],
+        "fps": FPS,
+        "grid": GRID,
+    }
+
+
+def animation(joints: np.ndarray, max_frames: int = 400) -> dict:
+    """Joint positions as millimetre integers, flattened frame by frame (T * 22 * 3 values)."""
+    joints = np.asarray(joints, dtype=np.float32)
+    if joints.ndim != 3 or joints.shape[1:] != (len(JOINT_NAMES), 3):
+        raise ValueError(f"expected (T, 22, 3) joints, got {joints.shape}")
+    step = max(1, int(np.ceil(len(joints) / max_frames)))  # keep the payload bounded
+    shown = joints[::step]
+    return {
+        "n": int(len(shown)),
+        "fps": FPS / step,
+        "mm": np.round(shown * 1000).astype(np.int32).reshape(-1).tolist(),
+    }
+
+
+def word_explanation(word_map: np.ndarray, n_frames: int) -> dict:
+    """One word's (P,) cosines over the patches -> its 14 x 14 map and best (part, moment)."""
+    word_map = np.asarray(word_map, dtype=np.float32)
+    valid = np.isfinite(word_map)
+    best = int(np.argmax(np.where(valid, word_map, -np.inf)))
+    block, part = divmod(best, GRID)
+    f0, f1 = block_frames(block, n_frames)
+    grid = np.where(valid, np.round(word_map, 3), np.nan).reshape(GRID, GRID)
+    return {
+        "map": [[None if np.isnan(v) else float(v) for v in row] for row in grid],
+        "best": best,
+        "block": block,
+        "part": part,
+        "part_name": BODY_PARTS[part],
+        "part_label": PART_LABELS[part],
+        "frames": [f0, f1],
+        "seconds": [round(f0 / FPS, 2), round(f1 / FPS, 2)],
+        "similarity": round(float(word_map[best]), 3),
+    }
+
+
+def word_maps(maps: np.ndarray, words) -> list[np.ndarray]:
+    """Per word, the mean of its word pieces' rows (each piece weighs the same in MaxSim)."""
+    return [np.mean(maps[w.tokens], axis=0) for w in words]
+
+
+def block_seconds(n_frames: int) -> list[list[float]]:
+    """Per time block, its [start, end) in seconds for this clip (the map's row labels)."""
+    return [[round(a / FPS, 2), round(b / FPS, 2)]
+            for a, b in (block_frames(i, n_frames) for i in range(GRID))]
+
+
+def clip_entry(index, i: int, score: float | None = None, rank: int | None = None) -> dict:
+    """A gallery clip as the viewer draws it: caption, labels, length and animation."""
+    n = int(index.n_frames[i])
+    return {
+        "rank": rank,
+        "id": index.ids[i],
+        "score": None if score is None else round(float(score), 4),
+        "caption": index.captions[i][0] if index.captions[i] else "",
+        "captions": index.captions[i],
+        "labels": index.labels[i],
+        "n_frames": n,
+        "seconds": round(n / FPS, 2),
+        "blocks": block_seconds(n),
+        "motion": animation(index.clip_joints(i)),
+    }
+
+
+def text_payload(result, index, model_label: str = "") -> dict:
+    """Everything the viewer needs for one text search (result: search.TextSearch)."""
+    results = []
+    for hit in result.hits:
+        entry = clip_entry(index, hit.index, hit.score, hit.rank)
+        entry["words"] = ([word_explanation(m, entry["n_frames"])
+                           for m in word_maps(hit.maps, result.words)]
+                          if hit.maps is not None else [])
+        results.append(entry)
+    return {
+        "kind": "text",
+        "query": result.query,
+        "words": [w.text for w in result.words],
+        "tokens": result.tokens,
+        "results": results,
+        "skeleton": skeleton_info(),
+        "model": model_label,
+    }
+
+
+def motion_payload(joints: np.ndarray, result, index, name: str = "uploaded motion",
+                   model_label: str = "") -> dict:
+    """The viewer payload for a reverse search (result: search.MotionSearch)."""
+    n = int(len(joints))
+    query = {"rank": None, "id": name, "score": None, "caption": name, "captions": [],
+             "labels": None, "n_frames": n, "seconds": round(n / FPS, 2),
+             "blocks": block_seconds(n), "motion": animation(joints), "words": []}
+    return {
+        "kind": "motion",
+        "query": name,
+        "upload": query,
+        "captions": [{"caption": c, "score": round(s, 4), "id": index.ids[i]}
+                     for c, s, i in result.captions],
+        "results": [clip_entry(index, i, s, r) for r, (i, s) in enumerate(result.motions, 1)],
+        "skeleton": skeleton_info(),
+        "model": model_label,
+    }
+
+
+def api_result(payload: dict) -> dict:
+    """The compact JSON the `search` API endpoint returns (no maps, no joints)."""
+    return {
+        "query": payload["query"],
+        "model": payload.get("model", ""),
+        "results": [
+            {"rank": r["rank"], "id": r["id"], "score": r["score"], "caption": r["caption"],
+             "words": [{"word": w, "part": e["part_name"], "part_label": e["part_label"],
+                        "seconds": e["seconds"], "similarity": e["similarity"]}
+                       for w, e in zip(payload["words"], r["words"])]}
+            for r in payload["results"]
+        ],
+    }
+
+
+def summary_markdown(payload: dict) -> str:
+    """Each word's best body part and moment in the top result, as a short Markdown list."""
+    if not payload.get("results"):
+        return "No results."
+    top = payload["results"][0]
+    if not top["words"]:
+        return (f"Top result **{top['id']}** (score {top['score']:.3f}). This model scores whole "
+                "captions (global embedding), so there is no per-word map.")
+    lines = [f"**Top result `{top['id']}`** (score {top['score']:.3f}): where each word matched"]
+    for word, e in zip(payload["words"], top["words"]):
+        s0, s1 = e["seconds"]
+        lines.append(f"- **{word}** → {e['part_label']}, {s0:.1f}–{s1:.1f} s "
+                     f"(cos {e['similarity']:.2f})")
+    return "\n".join(lines)

@@ -1,0 +1,208 @@
+"""Search a gallery index both ways: text -> motions (with token x patch maps), motion -> text.
+
+Text -> motion is exact brute-force MaxSim (the model's own score) over the index's valid patches
+in float32. Clips are grouped by how many valid patches they have, so each group is one dense
+matmul followed by a max over patches and a mean over tokens; nothing is approximated.
+
+Motion -> motion uses the cosine of mean-pooled patch embeddings (cheap, and stable for clips
+of different lengths); motion -> caption uses MaxSim of each gallery caption against the motion.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from motion_retrieval.index import GalleryIndex
+
+MAX_QUERY_CHARS = 300
+MAX_QUERY_TOKENS = 64
+MAX_K = 50
+
+
+class QueryError(ValueError):
+    """A query the demo refuses; the message is meant for the person who typed it."""
+
+
+@dataclass
+class Word:
+    text: str
+    tokens: list[int]  # rows of the token x patch map (positions among the valid tokens)
+
+
+@dataclass
+class TextHit:
+    rank: int
+    index: int          # clip position in the gallery
+    id: str
+    score: float
+    maps: np.ndarray | None  # (L_valid, P) cosines, -inf on padding patches; None for P = 1
+
+
+@dataclass
+class TextSearch:
+    query: str
+    tokens: list[str]   # the valid word pieces, in order
+    words: list[Word]
+    hits: list[TextHit]
+
+
+@dataclass
+class MotionSearch:
+    captions: list[tuple[str, float, int]]  # (caption, MaxSim score, clip index)
+    motions: list[tuple[int, float]]        # (clip index, pooled cosine)
+    n_frames: int
+
+
+def group_words(query: str, offsets: list[tuple[int, int]]) -> list[Word]:
+    """Join word pieces into the whitespace-separated words of the query they came from."""
+    spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", query)]
+    words: list[Word] = []
+    last = None
+    for row, (a, b) in enumerate(offsets):
+        w = next((i for i, (s, e) in enumerate(spans) if s <= a < e), None)
+        if w is not None and w == last:
+            words[-1].tokens.append(row)
+        else:
+            words.append(Word(query[spans[w][0]:spans[w][1]] if w is not None else query[a:b],
+                              [row]))
+        last = w
+    return words
+
+
+class Searcher:
+    """Holds a model and a gallery index; answers queries. Thread-safe for reading."""
+
+    def __init__(self, model, stats, index: GalleryIndex, chunk_patches: int = 400_000):
+        if index.dim != model.cfg.embed_dim:
+            raise ValueError(f"the gallery index was built with {index.dim}-dim embeddings but "
+                             f"the model makes {model.cfg.embed_dim}-dim ones: rebuild the index "
+                             "with this checkpoint")
+        self.model = model.eval()
+        self.stats = stats
+        self.index = index
+        self.chunk_patches = chunk_patches
+        # float32 is the fastest CPU matmul here (no bf16 units); one group per valid-patch count.
+        n_valid = index.patch_mask.sum(1)
+        starts = np.concatenate([[0], np.cumsum(n_valid)])
+        emb = torch.from_numpy(index.patch_emb.astype(np.float32))
+        self.groups: list[tuple[np.ndarray, torch.Tensor]] = []
+        for n in np.unique(n_valid):
+            clips = np.flatnonzero(n_valid == n)
+            rows = (starts[clips][:, None] + np.arange(n)[None, :]).reshape(-1)
+            self.groups.append((clips, emb[torch.from_numpy(rows)].view(len(clips), int(n), -1)))
+        self.pooled = torch.from_numpy(index.pooled.astype(np.float32))
+        self.caption_emb = torch.from_numpy(index.caption_emb.astype(np.float32))
+
+    # -------------------------------------------------------------------- text
+    def encode_query(self, query: str) -> tuple[torch.Tensor, list[str], list[Word]]:
+        """(L_valid, D) token embeddings, the word pieces and the words of a checked query."""
+        query = check_query(query)
+        model = self.model
+        limit = min(MAX_QUERY_TOKENS, model.cfg.text_max_length)
+        n = len(model.tokenizer(query, truncation=False)["input_ids"])
+        if n > limit:  # the model would silently drop the end of the query
+            raise QueryError(f"the query is {n} tokens long; this model reads at most {limit}")
+        with torch.inference_mode():
+            batch = model.tokenize([query])
+            emb, mask = model.encode_tokens(batch)
+        valid = batch["valid"][0].cpu().numpy().astype(bool)
+        if model.cfg.scorer == "global":
+            return emb[0][mask[0]].float(), [query], [Word(query, [0])]
+        rows = np.flatnonzero(valid)
+        if len(rows) == 0:
+            raise QueryError("the query has no words the model can read")
+        tokens = [batch["tokens"][0][r] for r in rows]
+        offsets = [tuple(int(v) for v in batch["offsets"][0][r]) for r in rows]
+        return emb[0][torch.from_numpy(rows)].float(), tokens, group_words(query, offsets)
+
+    def scores(self, q: torch.Tensor) -> torch.Tensor:
+        """(N,) MaxSim of the (L, D) query against every gallery clip."""
+        out = torch.empty(len(self.index))
+        qt = q.T.contiguous()
+        with torch.inference_mode():
+            for clips, emb in self.groups:
+                c, n, d = emb.shape
+                per = max(1, self.chunk_patches // n)
+                for s in range(0, c, per):
+                    part = emb[s:s + per]
+                    # One plain (rows, D) x (D, L) GEMM: much faster than a batched matmul.
+                    sim = (part.reshape(-1, d) @ qt).view(len(part), n, -1)
+                    out[torch.from_numpy(clips[s:s + per])] = sim.amax(1).mean(1)
+        return out
+
+    def maps(self, q: torch.Tensor, i: int) -> np.ndarray:
+        """(L, P) cosines of the query tokens against clip i's patches (-inf on padding)."""
+        idx = self.index
+        n_valid = idx.patch_mask.sum(1)
+        start = int(n_valid[:i].sum())
+        emb = torch.from_numpy(idx.patch_emb[start:start + n_valid[i]].astype(np.float32))
+        out = np.full((q.shape[0], idx.num_patches), -np.inf, dtype=np.float32)
+        with torch.inference_mode():
+            out[:, idx.patch_mask[i]] = (q @ emb.T).numpy()
+        return out
+
+    def search_text(self, query: str, k: int = 5) -> TextSearch:
+        k = check_k(k, len(self.index))
+        q, tokens, words = self.encode_query(query)
+        s = self.scores(q)
+        top = torch.topk(s, k)
+        hits = []
+        for rank, (score, i) in enumerate(zip(top.values.tolist(), top.indices.tolist()), 1):
+            maps = self.maps(q, i) if self.index.num_patches > 1 else None
+            hits.append(TextHit(rank, i, self.index.ids[i], float(score), maps))
+        return TextSearch(query.strip(), tokens, words, hits)
+
+    # ------------------------------------------------------------------ motion
+    def encode_joints(self, joints: np.ndarray) -> tuple[torch.Tensor, int]:
+        """(n_valid, D) patch embeddings of one (T, 22, 3) motion, and its frame count."""
+        from motion_retrieval.features import motion_to_input
+
+        x, block_mask, n_frames = motion_to_input(np.asarray(joints, np.float32), self.stats)
+        with torch.inference_mode():
+            emb, mask = self.model.encode_motion(torch.as_tensor(x)[None].float(),
+                                                 torch.as_tensor(block_mask)[None].bool())
+        return emb[0][mask[0]].float(), int(n_frames)
+
+    def search_motion(self, joints: np.ndarray, k: int = 5) -> MotionSearch:
+        k_clips = check_k(k, len(self.index))
+        m, n_frames = self.encode_joints(joints)
+        idx = self.index
+        with torch.inference_mode():
+            pooled = torch.nn.functional.normalize(m.mean(0), dim=0)
+            cos = self.pooled @ pooled
+            top = torch.topk(cos, k_clips)
+            # Caption MaxSim: every caption token against the motion's patches, mean per caption.
+            best = (self.caption_emb @ m.T).amax(1)  # (C_tok,)
+            sums = torch.zeros(len(idx.caption_texts))
+            owner = torch.from_numpy(np.repeat(np.arange(len(idx.caption_texts)),
+                                               np.diff(idx.caption_offsets)))
+            sums.index_add_(0, owner, best)
+            cap = sums / torch.from_numpy(np.diff(idx.caption_offsets)).clamp(min=1)
+            ctop = torch.topk(cap, min(k, len(idx.caption_texts)))
+        captions = [(idx.caption_texts[c], float(v), int(idx.caption_owner[c]))
+                    for v, c in zip(ctop.values.tolist(), ctop.indices.tolist())]
+        motions = [(int(i), float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist())]
+        return MotionSearch(captions, motions, n_frames)
+
+
+def check_query(query: str | None) -> str:
+    query = (query or "").strip()
+    if not query:
+        raise QueryError("type a description of a motion, e.g. 'a person waves the left hand'")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is {len(query)} characters long; keep it under "
+                         f"{MAX_QUERY_CHARS}")
+    return query
+
+
+def check_k(k, n: int) -> int:
+    try:
+        k = int(k)
+    except (TypeError, ValueError) as exc:
+        raise QueryError(f"the number of results must be a whole number, got {k!r}") from exc
+    if k < 1:
+        raise QueryError("ask for at least one result")
+    return min(k, MAX_K, n)

@@ -1,0 +1,190 @@
+"""`bench`: how fast the demo answers, loads its index and starts.
+
+    python -m motion_retrieval bench --json [--checkpoint CKPT] [--sizes 1000 10000]
+
+- search: text query -> full result payload (top-5 with token x patch maps and animation data,
+  JSON-encoded), p50 / p95 over repeated queries, for galleries of random unit-norm patch
+  embeddings of each size (clip lengths 2-10 s, as in HumanML3D) and the real text encoder;
+- index load: a 5,000-clip index file, loaded from a warm page cache (a second launch);
+- cold start: `python app.py` until its port answers, with an empty cache (gallery generated
+  and encoded) and again with the cache filled.
+Animation rendering in the browser is not included.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERIES = [
+    "a person waves the left hand",
+    "someone raises the right arm above the head",
+    "a person walks forward and turns left",
+    "a person squats down twice",
+    "a person jumps, then claps",
+    "a man kicks with his right leg and then steps back",
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: "
+                        "weights/default, else a random model of the `cpu` config)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--repeats", type=int, default=30, help="queries per gallery size")
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (the demo's CPU)")
+    parser.add_argument("--skip-app", action="store_true", help="do not time app.py start-up")
+    parser.add_argument("--skip-load", action="store_true", help="do not time index loading")
+
+
+def _model(checkpoint):
+    from .checkpoint import load_checkpoint
+
+    if checkpoint or (ROOT / "weights" / "default" / "config.json").is_file():
+        path = checkpoint or ROOT / "weights" / "default"
+        model, stats, _ = load_checkpoint(path)
+        return model, stats, str(path)
+    import torch
+
+    from .config import get_config
+    from .model import RetrievalModel
+
+    torch.manual_seed(0)
+    model = RetrievalModel(get_config("cpu").model).eval()
+    stats = {"mean": np.zeros(29, np.float32), "std": np.ones(29, np.float32)}
+    return model, stats, "random `cpu` config model (no weights/default)"
+
+
+def random_index(n: int, dim: int, seed: int = 0):
+    """A gallery of n clips with random unit patch embeddings and simple joints."""
+    from .index import GalleryIndex
+    from .skeleton import rest_pose
+
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(40, 201, n)
+    n_valid = np.ceil(frames / 16).astype(int) * 14
+    mask = np.arange(196)[None, :] < n_valid[:, None]
+    emb = np.empty((int(n_valid.sum()), dim), np.float16)
+    for s in range(0, len(emb), 200_000):  # bounded float32 scratch memory
+        x = rng.standard_normal((min(200_000, len(emb) - s), dim)).astype(np.float32)
+        emb[s:s + len(x)] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    pooled = rng.standard_normal((n, dim)).astype(np.float32)
+    pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
+    pose = rest_pose().astype(np.float16)
+    total = int(frames.sum())
+    return GalleryIndex(
+        ids=[f"clip{i:05d}" for i in range(n)], captions=[["a person walks forward"]] * n,
+        labels=[None] * n, patch_emb=emb, patch_mask=mask, pooled=pooled.astype(np.float16),
+        caption_texts=["a person walks forward"],
+        caption_emb=rng.standard_normal((6, dim)).astype(np.float16),
+        caption_offsets=np.array([0, 6]), caption_owner=np.array([0]),
+        joints=np.broadcast_to(pose, (total, 22, 3)).copy(),
+        joint_offsets=np.concatenate([[0], np.cumsum(frames)]), n_frames=frames,
+        meta={"random": True})
+
+
+def time_search(model, stats, index, repeats: int, k: int) -> dict:
+    from demo.engine import Engine
+    from demo.search import Searcher
+
+    engine = Engine(Searcher(model, stats, index), index, "bench")
+    for q in QUERIES[:2]:  # warm-up (first-call allocations)
+        engine.search_text(q, k)
+    times, cpu = [], []
+    for i in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        json.dumps(engine.search_text(QUERIES[i % len(QUERIES)], k))
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    ms = np.array(times) * 1000
+    # CPU seconds per query (all threads) tell the cost apart from other processes' load.
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p95_ms": round(float(np.percentile(ms, 95)), 1),
+            "cpu_p50_ms": round(float(np.percentile(np.array(cpu) * 1000, 50)), 1),
+            "valid_patches_per_clip": round(float(index.patch_mask.sum(1).mean()), 1)}
+
+
+def time_index_load(dim: int, n: int = 5000) -> dict:
+    from .index import load_index, save_index
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_index(random_index(n, dim), Path(tmp) / "gallery.safetensors")
+        load_index(path)
+        t0 = time.perf_counter()
+        load_index(path)
+        return {"clips": n, "seconds": round(time.perf_counter() - t0, 3),
+                "file_mb": round(path.stat().st_size / 2**20, 1)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def time_app_start(cache: Path, checkpoint: str | None, timeout: float = 300) -> float:
+    """Seconds from spawning app.py to its port accepting connections."""
+    port = _free_port()
+    cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port)]
+    if checkpoint:
+        cmd += ["--checkpoint", str(checkpoint)]
+    env = {**os.environ, "MOTION_CACHE": str(cache), "GRADIO_ANALYTICS_ENABLED": "False"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        while time.perf_counter() - t0 < timeout:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with {proc.returncode}: "
+                                   f"{proc.stderr.read()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return round(time.perf_counter() - t0, 2)
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"app.py did not answer within {timeout} s")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    model, stats, label = _model(args.checkpoint)
+    dim = model.cfg.embed_dim
+    out: dict = {"load_average": round(os.getloadavg()[0], 2), "model": label, "embed_dim": dim,
+                 "threads": args.threads,
+                 "cpu": platform.processor() or platform.machine(), "k": args.k, "search": {}}
+    for n in args.sizes:
+        index = random_index(n, dim, seed=n)
+        out["search"][str(n)] = time_search(model, stats, index, args.repeats, args.k)
+        del index
+        if not args.json:
+            print(f"search, {n} clips: {out['search'][str(n)]}", flush=True)
+    if not args.skip_load:
+        out["index_load"] = time_index_load(dim)
+        if not args.json:
+            print(f"index load: {out['index_load']}", flush=True)
+    if not args.skip_app:
+        with tempfile.TemporaryDirectory() as tmp:
+            first = time_app_start(Path(tmp), args.checkpoint)
+            cached = time_app_start(Path(tmp), args.checkpoint)
+        out["app_start_s"] = {"empty_cache": first, "cached_gallery": cached}
+    print(json.dumps(out, indent=1) if args.json else f"app start: {out.get('app_start_s')}")
+    return 0

