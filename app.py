@@ -18,9 +18,9 @@ import gradio as gr
 
 from demo.engine import Engine, load_engine
 from demo.export import export_motion
-from demo.mesh import mesh_status
+from demo.mesh import MeshError, mesh_file, mesh_status
 from demo.search import MAX_K, QueryError
-from demo.uploads import MAX_UPLOAD_BYTES, SUFFIXES, UploadError
+from demo.uploads import MAX_UPLOAD_BYTES, SUFFIXES, UploadError, read_upload
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 log = logging.getLogger("motion-retrieval-app")
@@ -39,8 +39,17 @@ patch (one body part during ~0.8 s) of the motion's joint-angle image. **Hover a
 its 14 x 14 map (time x body part), the joints it matched and when."""
 
 
+UPLOAD = "__upload__"  # the mesh view's choice for the last uploaded motion
+MESH_VIEWS = {"one frame (the middle)": 0, "film strip (5 frames)": 5}
+
+
 def _message(text: str) -> dict:
     return {"message": text}
+
+
+def _mesh_choices(ids: list[str], upload: str | None = None) -> dict:
+    choices = ([(f"{upload} (uploaded)", UPLOAD)] if upload else []) + [(i, i) for i in ids]
+    return gr.update(choices=choices, value=None)
 
 
 def build_ui(engine: Engine) -> gr.Blocks:
@@ -54,30 +63,56 @@ def build_ui(engine: Engine) -> gr.Blocks:
             payload = engine.search_text(query, int(k))
         except QueryError as exc:
             gr.Warning(str(exc))
-            return _message(str(exc)), "", f"**Cannot search:** {exc}", gr.update(choices=[])
+            return (_message(str(exc)), "", f"**Cannot search:** {exc}", gr.update(choices=[]),
+                    gr.update())
         except Exception:  # never show a stack trace to the person using the app
             log.exception("search failed")
             return (_message("Something went wrong; the error was logged."), "",
                     "**Something went wrong** while searching; the error was logged.",
-                    gr.update(choices=[]))
+                    gr.update(choices=[]), gr.update())
         from demo.payload import summary_markdown
 
         ids = [r["id"] for r in payload["results"]]
         status = f"{len(ids)} results for *{payload['query']}*"
-        return payload, summary_markdown(payload), status, gr.update(choices=ids, value=ids[0])
+        return (payload, summary_markdown(payload), status, gr.update(choices=ids, value=ids[0]),
+                _mesh_choices(ids))
 
     def reverse(file, k: float):
         path = getattr(file, "name", file)
         try:
-            payload = engine.search_upload(path, int(k))
+            joints = read_upload(path)
+            payload = engine.search_joints(joints, int(k), name=Path(path).name)
         except (UploadError, QueryError) as exc:
             gr.Warning(str(exc))
-            return _message(str(exc)), f"**Cannot use this file:** {exc}"
+            return _message(str(exc)), f"**Cannot use this file:** {exc}", None, gr.update()
         except Exception:
             log.exception("reverse search failed for %s", path)
             return (_message("This file could not be used; the error was logged."),
-                    "**This file could not be used**; the error was logged.")
-        return payload, f"Closest captions and motions for **{payload['query']}**"
+                    "**This file could not be used**; the error was logged.", None, gr.update())
+        name = payload["query"]
+        ids = [r["id"] for r in payload["results"]]
+        return (payload, f"Closest captions and motions for **{name}**",
+                {"name": name, "joints": joints}, _mesh_choices(ids, name))
+
+    def mesh(choice: str | None, view: str, uploaded: dict | None):
+        """Pose SMPL from the chosen motion's joints; the file is cached per motion and view."""
+        if not choice:
+            return None, "Pick a motion: a search result or your upload."
+        try:
+            if choice == UPLOAD:
+                if not uploaded:
+                    return None, "Upload a motion first (Search by motion tab)."
+                name, joints = uploaded["name"], uploaded["joints"]
+            else:
+                name, joints = choice, engine.clip_joints(choice)
+            path = mesh_file(joints, engine.mesh_dir, name, strip=MESH_VIEWS.get(view, 0))
+        except (MeshError, QueryError) as exc:
+            gr.Warning(str(exc))
+            return None, f"**No mesh:** {exc}"
+        except Exception:
+            log.exception("mesh failed for %s", choice)
+            return None, "**No mesh**: something went wrong; the error was logged."
+        return str(path), f"SMPL posed from the joints of **{name}** ({view})."
 
     def download(clip_id: str | None):
         if not clip_id:
@@ -132,20 +167,42 @@ def build_ui(engine: Engine) -> gr.Blocks:
             viewer2 = gr.HTML(value=None, html_template='<div class="mr-root"></div>',
                               css_template=css, js_on_load=js, elem_id="viewer2")
         with gr.Tab("Mesh view"):
-            gr.Markdown(mesh_note if not available else
-                        f"{mesh_note}\n\nPosing SMPL from joints is not implemented yet in this "
-                        "version; the skeleton view shows the motion.")
+            if available:
+                gr.Markdown("The SMPL body posed from a motion's joints (analytic IK, then a "
+                            "short fit). Search first, then pick a result or your upload. "
+                            f"<small>{mesh_note}</small>", elem_id="mesh-note")
+                with gr.Row():
+                    # Any gallery id may be typed (the handler checks it), not only results.
+                    mesh_pick = gr.Dropdown(label="Motion", choices=[], elem_id="mesh-pick",
+                                            allow_custom_value=True, scale=3)
+                    mesh_view = gr.Radio(list(MESH_VIEWS), value=next(iter(MESH_VIEWS)),
+                                         label="Show", scale=2)
+                mesh_status_md = gr.Markdown(elem_id="mesh-status")
+                # A dark background: the light grey body reads better than on white.
+                mesh_out = gr.Model3D(label="SMPL mesh", elem_id="mesh", height=480,
+                                      clear_color=(0.16, 0.17, 0.21, 1.0))
+            else:  # no model: say how to enable it instead of offering a view that cannot work
+                mesh_pick = mesh_view = None
+                gr.Markdown(mesh_note, elem_id="mesh-note")
         with gr.Tab("API"):
             gr.Markdown((Path(__file__).parent / "docs" / "demo.md").read_text()
                         if (Path(__file__).parent / "docs" / "demo.md").is_file() else "")
 
-        outputs = [viewer, summary, status, pick]
+        uploaded = gr.State(None)
+        # Without the mesh view the handlers' mesh-choice output lands in an unused State.
+        mesh_sink = mesh_pick if mesh_pick is not None else gr.State()
+        outputs = [viewer, summary, status, pick, mesh_sink]
         # The UI's own events stay private (and named apart) so that "search" is the API's.
         go.click(search, [query, k], outputs, api_name="ui_search", api_visibility="private")
         query.submit(search, [query, k], outputs, api_name="ui_submit", api_visibility="private")
         pick.change(download, pick, files, api_name="ui_download", api_visibility="private")
-        upload.upload(reverse, [upload, k2], [viewer2, status2], api_name="ui_reverse",
-                      api_visibility="private")
+        upload.upload(reverse, [upload, k2], [viewer2, status2, uploaded, mesh_sink],
+                      api_name="ui_reverse", api_visibility="private")
+        if mesh_pick is not None:
+            mesh_io = ([mesh_pick, mesh_view, uploaded], [mesh_out, mesh_status_md])
+            # Callable (undocumented) so that a client or a test can fetch a posed mesh.
+            mesh_pick.change(mesh, *mesh_io, api_name="ui_mesh", api_visibility="undocumented")
+            mesh_view.change(mesh, *mesh_io, api_name="ui_mesh_view", api_visibility="private")
         gr.api(api_search, api_name="search")
     return ui
 
@@ -161,7 +218,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=None, help="procedural corpus seed")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
-    p.add_argument("--concurrency", type=int, default=2, help="searches run at once")
+    p.add_argument("--concurrency", type=int, default=2,
+                   help="searches run at once (one per CPU core)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per search")
     return p.parse_args(argv)
 
 
@@ -169,11 +228,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     engine = load_engine(args.checkpoint, args.gallery, args.gallery_size, args.seed,
-                         progress=lambda m: print(m, flush=True))
+                         progress=lambda m: print(m, flush=True), search_threads=args.threads)
     ui = build_ui(engine)
     ui.queue(default_concurrency_limit=args.concurrency, max_size=64)
     ui.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD_BYTES,
-              show_error=False, footer_links=["api"])
+              show_error=False, footer_links=["api"], allowed_paths=[str(engine.mesh_dir)])
 
 
 if __name__ == "__main__":

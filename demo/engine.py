@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from motion_retrieval.index import (
     GalleryIndex,
+    add_captions,
     build_index,
     checkpoint_fingerprint,
     load_index,
@@ -48,6 +50,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MOTION_CACHE") or Path.home() / ".cache" / "motion-retrieval")
 
 
+def _set_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class Engine:
     searcher: Searcher
@@ -55,6 +63,9 @@ class Engine:
     model_label: str
     random_model: bool = False
     gallery_label: str = ""
+    mesh_dir: Path = field(default_factory=lambda: cache_dir() / "meshes")  # posed .glb files
+    # Cleared while the gallery's caption embeddings (motion -> text only) are being encoded.
+    captions_ready: threading.Event = field(default_factory=_set_event)
 
     # ---------------------------------------------------------------- queries
     def search_text(self, query: str, k: int = 5) -> dict:
@@ -65,7 +76,10 @@ class Engine:
     def api_search(self, query: str, k: int = 5) -> dict:
         return P.api_result(self.search_text(query, k))
 
-    def search_joints(self, joints: np.ndarray, k: int = 5, name: str = "uploaded motion") -> dict:
+    def search_joints(self, joints: np.ndarray, k: int = 5, name: str = "uploaded motion",
+                      wait: float = 120.0) -> dict:
+        # Right after a first launch the captions may still be encoding: wait for them.
+        self.captions_ready.wait(wait)
         result = self.searcher.search_motion(joints, k)
         return P.motion_payload(joints, result, self.index, name, self.model_label)
 
@@ -131,8 +145,12 @@ def resolve_checkpoint(checkpoint: str | Path | None,
     return None
 
 
-def random_checkpoint(clips, progress: Progress) -> Path:
-    """A randomly initialised `tiny` checkpoint in the cache (made once, then reused)."""
+def random_checkpoint(clips: Callable[[], list], progress: Progress) -> Path:
+    """A randomly initialised `tiny` checkpoint in the cache (made once, then reused).
+
+    `clips()` gives the motions its angle statistics come from; it is called only when the
+    checkpoint has to be made, so a second launch generates nothing.
+    """
     import torch
 
     from motion_retrieval.angles import angle_stats, joint_angles
@@ -146,7 +164,7 @@ def random_checkpoint(clips, progress: Progress) -> Path:
     progress("no trained weights found: making a random tiny model (for a working UI only)")
     torch.manual_seed(0)
     model = RetrievalModel(get_config("tiny").model)
-    mean, std = angle_stats([joint_angles(c.joints) for c in clips[:200]])
+    mean, std = angle_stats([joint_angles(c.joints) for c in clips()[:200]])
     save_checkpoint(path, model, {"mean": mean, "std": std}, {"random_init": True})
     return path
 
@@ -217,24 +235,52 @@ def cached_index(path: Path, make: Callable[[], GalleryIndex], fingerprint: str,
     return index
 
 
+def _every(progress: Progress, seconds: float = 2.0):
+    """build_index's (done, total) callback as a terminal line at most every `seconds`."""
+    last = [time.perf_counter()]
+
+    def report(done: int, total: int, stage: str = "motions") -> None:
+        now = time.perf_counter()
+        if done == total or now - last[0] >= seconds:
+            last[0] = now
+            progress(f"  encoded {done}/{total} {stage}")
+    return report
+
+
 # ---------------------------------------------------------------------------------------------
 
 
 def load_engine(checkpoint: str | Path | None = None, gallery: str | Path | None = None,
                 size: int | None = None, seed: int | None = None,
-                progress: Progress = print) -> Engine:
-    """Load the model and the gallery index (building and caching the index if needed)."""
+                progress: Progress = print, search_threads: int | None = None) -> Engine:
+    """Load the model and the gallery index (building and caching the index if needed).
+
+    search_threads: torch threads once loaded (start-up encoding uses every core). One per
+    search, with the queue running one search per core, beats two threads per search: with
+    more threads than free cores, OpenMP's spin-waiting costs ~3x on a busy 2-core machine.
+    """
+    import torch
+
     from motion_retrieval.checkpoint import load_checkpoint
 
     t0 = time.perf_counter()
     gallery = gallery or os.environ.get("MOTION_GALLERY") or None
+    index_path = None  # where the index is cached (None: a file the user gave us)
     size = int(size or os.environ.get("MOTION_GALLERY_SIZE") or DEFAULT_CORPUS_SIZE)
     seed = int(seed if seed is not None else os.environ.get("MOTION_GALLERY_SEED", DEFAULT_SEED))
     ckpt = resolve_checkpoint(checkpoint, progress)
     clips = None
+
+    def default_clips() -> list:
+        nonlocal clips
+        if clips is None:
+            progress(f"generating the procedural test split of generate_corpus({size}, "
+                     f"seed={seed})")
+            clips = procedural_clips(size, seed)
+        return clips
+
     if ckpt is None:
-        clips = procedural_clips(size, seed)
-        ckpt = random_checkpoint(clips, progress)
+        ckpt = random_checkpoint(default_clips, progress)
     fingerprint = checkpoint_fingerprint(ckpt)
     progress(f"loading the model from {ckpt}")
     model, stats, meta = load_checkpoint(ckpt)
@@ -253,10 +299,12 @@ def load_engine(checkpoint: str | Path | None = None, gallery: str | Path | None
             nonlocal clips
             if gallery:
                 clips, _ = gallery_clips(gallery)
-            elif clips is None:
-                clips = procedural_clips(size, seed)
+            else:
+                default_clips()
             progress(f"encoding a gallery of {len(clips)} clips (once; it is cached)")
-            return build_index(model, stats, clips, meta={
+            # Captions (for motion -> text only) are encoded after the app opens.
+            return build_index(model, stats, clips, progress=_every(progress), captions=False,
+                               meta={
                 "fingerprint": fingerprint, "checkpoint": str(ckpt),
                 "gallery": str(gallery) if gallery else f"synthetic:{size}:{seed}"})
 
@@ -269,8 +317,33 @@ def load_engine(checkpoint: str | Path | None = None, gallery: str | Path | None
         else:
             key = f"gallery-{fingerprint}-synthetic-{size}-{seed}.safetensors"
             gallery_label = f"procedural test split (generate_corpus({size}, seed={seed}))"
-        index = cached_index(cache_dir() / key, make, fingerprint, progress)
+        index_path = cache_dir() / key
+        index = cached_index(index_path, make, fingerprint, progress)
         gallery_label = f"{gallery_label}, {len(index)} clips"
     searcher = Searcher(model, stats, index)
+    if search_threads:
+        torch.set_num_threads(search_threads)
+    engine = Engine(searcher, index, label, random_model, gallery_label)
+    if index.meta.get("captions_pending"):
+        engine.captions_ready.clear()
+        threading.Thread(target=_finish_captions, name="gallery-captions", daemon=True,
+                         args=(engine, model, index_path, progress)).start()
     progress(f"ready in {time.perf_counter() - t0:.1f} s: {len(index)} clips, {label}")
-    return Engine(searcher, index, label, random_model, gallery_label)
+    return engine
+
+
+def _finish_captions(engine: Engine, model, path: Path | None, progress: Progress) -> None:
+    """Encode the gallery's captions in the background, then cache the completed index."""
+    try:
+        progress(f"encoding {len({c for cs in engine.index.captions for c in cs})} gallery "
+                 "captions in the background (for search by motion)")
+        add_captions(engine.index, model, progress=_every(progress),
+                     lock=engine.searcher.text_lock)
+        engine.searcher.refresh_captions()
+        if path is not None:
+            save_index(engine.index, path)
+        progress("gallery captions ready")
+    except Exception as exc:  # the text search keeps working; say why motion -> text won't
+        progress(f"could not encode the gallery captions: {exc!r}")
+    finally:
+        engine.captions_ready.set()

@@ -1,8 +1,10 @@
 """Search a gallery index both ways: text -> motions (with token x patch maps), motion -> text.
 
 Text -> motion is exact brute-force MaxSim (the model's own score) over the index's valid patches
-in float32. Clips are grouped by how many valid patches they have, so each group is one dense
-matmul followed by a max over patches and a mean over tokens; nothing is approximated.
+only, in float32. The searcher keeps them as one contiguous matrix with the clips sorted by how
+many valid patches they have, so each run of equal counts is a few plain GEMMs followed by a max
+over patches (a reshape, no gather) and a mean over tokens; nothing is approximated. Maps are
+computed for the top-k results only.
 
 Motion -> motion uses the cosine of mean-pooled patch embeddings (cheap, and stable for clips
 of different lengths); motion -> caption uses MaxSim of each gallery caption against the motion.
@@ -10,6 +12,7 @@ of different lengths); motion -> caption uses MaxSim of each gallery caption aga
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,7 +78,7 @@ def group_words(query: str, offsets: list[tuple[int, int]]) -> list[Word]:
 class Searcher:
     """Holds a model and a gallery index; answers queries. Thread-safe for reading."""
 
-    def __init__(self, model, stats, index: GalleryIndex, chunk_patches: int = 400_000):
+    def __init__(self, model, stats, index: GalleryIndex, chunk_rows: int = 262_144):
         if index.dim != model.cfg.embed_dim:
             raise ValueError(f"the gallery index was built with {index.dim}-dim embeddings but "
                              f"the model makes {model.cfg.embed_dim}-dim ones: rebuild the index "
@@ -83,18 +86,33 @@ class Searcher:
         self.model = model.eval()
         self.stats = stats
         self.index = index
-        self.chunk_patches = chunk_patches
-        # float32 is the fastest CPU matmul here (no bf16 units); one group per valid-patch count.
-        n_valid = index.patch_mask.sum(1)
-        starts = np.concatenate([[0], np.cumsum(n_valid)])
-        emb = torch.from_numpy(index.patch_emb.astype(np.float32))
-        self.groups: list[tuple[np.ndarray, torch.Tensor]] = []
-        for n in np.unique(n_valid):
-            clips = np.flatnonzero(n_valid == n)
-            rows = (starts[clips][:, None] + np.arange(n)[None, :]).reshape(-1)
-            self.groups.append((clips, emb[torch.from_numpy(rows)].view(len(clips), int(n), -1)))
+        self.chunk_rows = chunk_rows
+        # The tokenizer (Rust, stateful truncation) must not run in two threads at once.
+        self.text_lock = threading.Lock()
+        n_valid = index.patch_mask.sum(1).astype(np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(n_valid)])  # clip i: rows offsets[i:i+2]
+        # Reorder the clips by valid-patch count, once: each run of equal counts is then a dense
+        # (clips, n, D) block of one contiguous float32 matrix, so a query costs a few large
+        # GEMMs and reshapes (no gather, no per-clip loop). float32: no bf16 units on these CPUs
+        # and fp16 -> fp32 per query would cost more than the matmul.
+        self.order = np.argsort(n_valid, kind="stable")
+        counts = n_valid[self.order]
+        rows = (np.repeat(self.offsets[self.order] - np.concatenate([[0], np.cumsum(counts)])[:-1],
+                          counts) + np.arange(int(counts.sum())))
+        self.emb = torch.from_numpy(np.ascontiguousarray(index.patch_emb[rows], np.float32))
+        # Runs of equal counts as (first sorted clip, clips, patches each, first row).
+        self.runs: list[tuple[int, int, int, int]] = []
+        starts = np.flatnonzero(np.diff(counts, prepend=-1))
+        for a, b in zip(starts, np.append(starts[1:], len(counts))):
+            n = int(counts[a])
+            if n:  # a clip with no valid patch cannot match anything (score stays -inf)
+                self.runs.append((int(a), int(b - a), n, int(counts[:a].sum())))
         self.pooled = torch.from_numpy(index.pooled.astype(np.float32))
-        self.caption_emb = torch.from_numpy(index.caption_emb.astype(np.float32))
+        self.refresh_captions()
+
+    def refresh_captions(self) -> None:
+        """Take up the index's caption embeddings (after index.add_captions filled them in)."""
+        self.caption_emb = torch.from_numpy(self.index.caption_emb.astype(np.float32))
 
     # -------------------------------------------------------------------- text
     def encode_query(self, query: str) -> tuple[torch.Tensor, list[str], list[Word]]:
@@ -102,12 +120,14 @@ class Searcher:
         query = check_query(query)
         model = self.model
         limit = min(MAX_QUERY_TOKENS, model.cfg.text_max_length)
-        n = len(model.tokenizer(query, truncation=False)["input_ids"])
-        if n > limit:  # the model would silently drop the end of the query
-            raise QueryError(f"the query is {n} tokens long; this model reads at most {limit}")
-        with torch.inference_mode():
-            batch = model.tokenize([query])
-            emb, mask = model.encode_tokens(batch)
+        with self.text_lock:
+            n = len(model.tokenizer(query, truncation=False)["input_ids"])
+            if n > limit:  # the model would silently drop the end of the query
+                raise QueryError(f"the query is {n} tokens long; this model reads at most "
+                                 f"{limit}")
+            with torch.inference_mode():
+                batch = model.tokenize([query])
+                emb, mask = model.encode_tokens(batch)
         valid = batch["valid"][0].cpu().numpy().astype(bool)
         if model.cfg.scorer == "global":
             return emb[0][mask[0]].float(), [query], [Word(query, [0])]
@@ -119,29 +139,30 @@ class Searcher:
         return emb[0][torch.from_numpy(rows)].float(), tokens, group_words(query, offsets)
 
     def scores(self, q: torch.Tensor) -> torch.Tensor:
-        """(N,) MaxSim of the (L, D) query against every gallery clip."""
-        out = torch.empty(len(self.index))
-        qt = q.T.contiguous()
+        """(N,) exact MaxSim of the (L, D) query against every gallery clip."""
+        ranked = torch.full((len(self.index),), -torch.inf)
+        q = q.float().contiguous()
         with torch.inference_mode():
-            for clips, emb in self.groups:
-                c, n, d = emb.shape
-                per = max(1, self.chunk_patches // n)
-                for s in range(0, c, per):
-                    part = emb[s:s + per]
-                    # One plain (rows, D) x (D, L) GEMM: much faster than a batched matmul.
-                    sim = (part.reshape(-1, d) @ qt).view(len(part), n, -1)
-                    out[torch.from_numpy(clips[s:s + per])] = sim.amax(1).mean(1)
+            for first, clips, n, row in self.runs:
+                per = max(1, self.chunk_rows // n)
+                for s in range(0, clips, per):
+                    c = min(per, clips - s)
+                    block = self.emb[row + s * n:row + (s + c) * n]
+                    # E @ q.T through linear: MKL's fast path for a skinny right-hand side.
+                    sim = torch.nn.functional.linear(block, q).view(c, n, -1)
+                    ranked[first + s:first + s + c] = sim.amax(1).mean(1)
+        out = torch.empty_like(ranked)
+        out[torch.from_numpy(self.order)] = ranked
         return out
 
     def maps(self, q: torch.Tensor, i: int) -> np.ndarray:
         """(L, P) cosines of the query tokens against clip i's patches (-inf on padding)."""
         idx = self.index
-        n_valid = idx.patch_mask.sum(1)
-        start = int(n_valid[:i].sum())
-        emb = torch.from_numpy(idx.patch_emb[start:start + n_valid[i]].astype(np.float32))
+        a, b = self.offsets[i], self.offsets[i + 1]
+        emb = torch.from_numpy(idx.patch_emb[a:b].astype(np.float32))
         out = np.full((q.shape[0], idx.num_patches), -np.inf, dtype=np.float32)
         with torch.inference_mode():
-            out[:, idx.patch_mask[i]] = (q @ emb.T).numpy()
+            out[:, idx.patch_mask[i]] = torch.nn.functional.linear(q.float(), emb).numpy()
         return out
 
     def search_text(self, query: str, k: int = 5) -> TextSearch:
@@ -181,7 +202,7 @@ class Searcher:
                                                np.diff(idx.caption_offsets)))
             sums.index_add_(0, owner, best)
             cap = sums / torch.from_numpy(np.diff(idx.caption_offsets)).clamp(min=1)
-            ctop = torch.topk(cap, min(k, len(idx.caption_texts)))
+            ctop = torch.topk(cap, min(k, len(idx.caption_texts)))  # none while pending
         captions = [(idx.caption_texts[c], float(v), int(idx.caption_owner[c]))
                     for v, c in zip(ctop.values.tolist(), ctop.indices.tolist())]
         motions = [(int(i), float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist())]

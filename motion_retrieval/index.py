@@ -209,29 +209,70 @@ def encode_motions(model, stats, joints_list: Sequence[np.ndarray], batch_size: 
         embs.extend(e[m] for e, m in zip(emb, mask))
         masks.append(mask)
         if progress:
-            progress(min(start + batch_size, len(joints_list)), len(joints_list))
+            progress(min(start + batch_size, len(joints_list)), len(joints_list), "motions")
     return embs, np.concatenate(masks) if masks else np.zeros((0, 0), bool)
 
 
-def encode_captions(model, texts: Sequence[str], batch_size: int = 64) -> list[np.ndarray]:
-    """Per caption, the (L_valid, D) token embeddings."""
+def encode_captions(model, texts: Sequence[str], batch_size: int = 64,
+                    progress=None, lock=None) -> list[np.ndarray]:
+    """Per caption, the (L_valid, D) token embeddings; progress(done, total, "captions").
+
+    `lock` (held for each batch) lets this share the model's tokenizer with a live searcher:
+    fast tokenizers refuse concurrent use from two threads.
+    """
+    import contextlib
+
     import torch
 
     out: list = [None] * len(texts)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
     for start in range(0, len(texts), batch_size):
         rows = order[start:start + batch_size]
-        with torch.inference_mode():
+        with lock or contextlib.nullcontext(), torch.inference_mode():
             emb, mask, _ = model.encode_text([texts[i] for i in rows])
         emb, mask = emb.float().numpy(), mask.numpy().astype(bool)
         for i, e, m in zip(rows, emb, mask):
             out[i] = e[m]
+        if progress:
+            progress(min(start + batch_size, len(texts)), len(texts), "captions")
     return out
 
 
+def distinct_captions(captions: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
+    """Every distinct non-empty caption (given per clip), and the clip each first appears in."""
+    texts, owner, seen = [], [], set()
+    for i, clip_captions in enumerate(captions):
+        for text in clip_captions:
+            if text and text not in seen:
+                seen.add(text)
+                texts.append(text)
+                owner.append(i)
+    return texts, np.asarray(owner, dtype=np.int64)
+
+
+def add_captions(index: GalleryIndex, model, progress=None, lock=None) -> GalleryIndex:
+    """Encode the distinct captions of `index` into it (in place) and return it.
+
+    The caption fields are swapped in together at the end, so a reader never sees half of them.
+    """
+    texts, owner = distinct_captions(index.captions)
+    cap_list = encode_captions(model, texts, progress=progress, lock=lock)
+    caption_emb, caption_offsets = _concat(cap_list, (index.dim,), np.float16)
+    index.caption_texts, index.caption_emb = texts, caption_emb
+    index.caption_offsets, index.caption_owner = caption_offsets, owner
+    index.meta.pop("captions_pending", None)
+    index._check()
+    return index
+
+
 def build_index(model, stats, clips, meta: dict | None = None, batch_size: int = 32,
-                progress=None) -> GalleryIndex:
-    """Encode `clips` (objects with .id, .joints, .captions, .labels) into a GalleryIndex."""
+                progress=None, captions: bool = True) -> GalleryIndex:
+    """Encode `clips` (objects with .id, .joints, .captions, .labels) into a GalleryIndex.
+
+    captions=False leaves the caption embeddings (motion -> text search only) for a later
+    `add_captions`, which lets the demo open before they are done; meta["captions_pending"]
+    says so.
+    """
     clips = list(clips)
     if not clips:
         raise ValueError("cannot build a gallery index from zero clips")
@@ -241,34 +282,25 @@ def build_index(model, stats, clips, meta: dict | None = None, batch_size: int =
     dim = patch_list[0].shape[1]
     pooled = np.stack([p.mean(0) for p in patch_list])
     pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-8)
-
-    caption_texts, owner, seen = [], [], {}
-    for i, c in enumerate(clips):
-        for text in c.captions:
-            if text and text not in seen:
-                seen[text] = len(caption_texts)
-                caption_texts.append(text)
-                owner.append(i)
-    cap_list = encode_captions(model, caption_texts)
     patch_emb, _ = _concat(patch_list, (dim,), np.float16)
-    caption_emb, caption_offsets = _concat(cap_list, (dim,), np.float16)
     roots = [j[:, 0, [0, 2]] for j in joints]
     local = [j - np.insert(r, 1, 0.0, axis=1)[:, None, :] for j, r in zip(joints, roots)]
     joint_arr, joint_offsets = _concat(local, (22, 3), np.float16)
     info = {"built": time.strftime("%Y-%m-%d %H:%M:%S"), "num_clips": len(clips),
             "embed_dim": int(dim), "num_patches": int(patch_mask.shape[1])}
-    return GalleryIndex(
+    index = GalleryIndex(
         ids=[str(c.id) for c in clips],
         captions=[list(c.captions) for c in clips],
         labels=[getattr(c, "labels", None) or None for c in clips],
         patch_emb=patch_emb, patch_mask=patch_mask, pooled=pooled.astype(np.float16),
-        caption_texts=caption_texts, caption_emb=caption_emb, caption_offsets=caption_offsets,
-        caption_owner=np.asarray(owner, dtype=np.int64),
+        caption_texts=[], caption_emb=np.zeros((0, dim), np.float16),
+        caption_offsets=np.zeros(1, np.int64), caption_owner=np.zeros(0, np.int64),
         joints=joint_arr, joint_offsets=joint_offsets,
         n_frames=np.asarray([len(j) for j in joints], dtype=np.int64),
-        meta={**info, **(meta or {})},
+        meta={**info, **(meta or {}), "captions_pending": True},
         root_xz=np.concatenate(roots).astype(np.float32),
     )
+    return add_captions(index, model, progress) if captions else index
 
 
 def build_index_from_checkpoint(checkpoint: str | Path, data: str | Path, split: str | None,
@@ -331,8 +363,8 @@ def run(args: argparse.Namespace) -> int:
     split = None if args.split == "all" else args.split
     t0 = time.perf_counter()
 
-    def progress(done: int, total: int) -> None:
-        print(f"\rencoded {done}/{total} clips", end="", flush=True)
+    def progress(done: int, total: int, stage: str) -> None:
+        print(f"\rencoded {done}/{total} {stage}  ", end="", flush=True)
 
     index = build_index_from_checkpoint(args.checkpoint, args.data, split, args.out,
                                         limit=args.limit, progress=progress)

@@ -28,8 +28,8 @@ def add_arguments(p) -> None:
                    help="prepared data folder (repeat to concatenate several)")
     p.add_argument("--config", default="cpu", help="preset: cpu, paper, faithful, tiny")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a config field, e.g. --set epochs=3 --set model.vit_depth=2")
+    p.add_argument("--set", action="extend", nargs="+", default=[], metavar="FIELD=VALUE",
+                   help="override config fields, e.g. --set epochs=3 model.vit_depth=2")
     p.add_argument("--resume", action="store_true", help="continue from RUN/last")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 

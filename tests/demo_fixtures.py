@@ -73,13 +73,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(tmp: Path, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
-    """`python app.py` on a free loopback port with a tiny checkpoint and gallery; (proc, url)."""
+def start_app(tmp: Path, timeout: float = 120.0,
+              env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """`python app.py` on a free loopback port with a tiny checkpoint and gallery; (proc, url).
+
+    SMPL_MODEL_DIR is cleared (no mesh view) unless `env` sets it.
+    """
     ckpt = make_checkpoint(tmp / "ckpt")
     gallery = make_gallery(tmp / "gallery")
     port = free_port()
-    env = {**os.environ, "MOTION_CACHE": str(tmp / "cache"), "HF_HUB_OFFLINE": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    env = {**{k: v for k, v in os.environ.items() if k != "SMPL_MODEL_DIR"},
+           "MOTION_CACHE": str(tmp / "cache"), "HF_HUB_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", **(env or {})}
     log = open(tmp / "app.log", "w")  # noqa: SIM115 (closed with the process)
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py"), "--checkpoint", str(ckpt), "--gallery",

@@ -131,3 +131,11 @@ def test_uploads(page, artifacts_dir, tmp_path):
     assert "broken.npy" in text and "Traceback" not in page.content()
     shot(page, artifacts_dir, "motion_search_corrupt")
     assert not page.errors, page.errors
+
+
+def test_mesh_tab_says_how_to_enable_it(page):
+    page.get_by_role("tab", name="Mesh view").click()
+    page.wait_for_selector("#mesh-note", state="visible")
+    text = page.inner_text("#mesh-note")
+    assert "SMPL_MODEL_DIR" in text and "smpl.is.tue.mpg.de" in text
+    assert page.locator("#mesh").count() == 0  # no viewer that cannot work

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 from demo_fixtures import STATS, clips, make_checkpoint, make_gallery, motion, tiny_model
+from smpl_fixture import write_model_dir
 
 from demo import payload as P
 from demo.engine import Engine, load_engine
 from demo.export import export_motion, safe_name
-from demo.mesh import HOW_TO, mesh_status
+from demo.mesh import MESH_HELP, MeshError, mesh_file, mesh_status
 from demo.search import QueryError, Searcher, check_query, group_words
 from demo.uploads import UploadError, check_upload, read_upload
 from motion_retrieval.features import motion_to_input
@@ -205,12 +206,113 @@ def test_export_writes_npy_and_bvh(tmp_path):
     assert back.shape[1:] == (22, 3) and len(back) == 40
 
 
+def reference_maxsim(index, q: np.ndarray) -> np.ndarray:
+    """MaxSim clip by clip in float64: the plain definition the fast path must reproduce."""
+    q = q.astype(np.float64)
+    emb = index.patch_emb.astype(np.float64)
+    starts = np.concatenate([[0], np.cumsum(index.patch_mask.sum(1))])
+    return np.array([(q @ emb[a:b].T).max(1).mean() for a, b in zip(starts[:-1], starts[1:])])
+
+
+@pytest.mark.parametrize("chunk_rows", [262_144, 100])  # one block per run / many small blocks
+def test_fast_scores_equal_clip_by_clip_maxsim(setup, chunk_rows):
+    from motion_retrieval.bench import random_index
+
+    model = setup[0]
+    index = random_index(300, model.cfg.embed_dim, seed=1)  # 3-13 valid time blocks per clip
+    searcher = Searcher(model, STATS, index, chunk_rows=chunk_rows)
+    assert len(searcher.runs) > 5  # clips of many lengths, so several runs
+    rng = np.random.default_rng(0)
+    for n_tokens in (1, 7, 30):
+        q = rng.standard_normal((n_tokens, model.cfg.embed_dim)).astype(np.float32)
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        got = searcher.scores(torch.from_numpy(q)).numpy()
+        ref = reference_maxsim(index, q)
+        np.testing.assert_allclose(got, ref, atol=1e-5)
+        k = 20
+        assert list(np.argsort(-got, kind="stable")[:k]) == list(np.argsort(-ref)[:k])
+        # The maps of any clip give back its score (max over patches, mean over tokens).
+        i = int(np.argmax(ref))
+        assert searcher.maps(torch.from_numpy(q), i).max(1).mean() == pytest.approx(ref[i],
+                                                                                  abs=1e-5)
+
+
+# ------------------------------------------------------------------------------- mesh
 def test_mesh_view_is_off_without_smpl(monkeypatch, tmp_path):
     monkeypatch.delenv("SMPL_MODEL_DIR", raising=False)
-    assert mesh_status() == (False, HOW_TO)
+    assert mesh_status() == (False, MESH_HELP)
+    with pytest.raises(MeshError, match="SMPL_MODEL_DIR"):
+        mesh_file(motion(20, np.random.default_rng(0)), tmp_path)
     monkeypatch.setenv("SMPL_MODEL_DIR", str(tmp_path))
     ok, msg = mesh_status()
     assert not ok and str(tmp_path) in msg
+
+
+@pytest.fixture
+def smpl_dir(tmp_path, monkeypatch):
+    pytest.importorskip("smplx")
+    pytest.importorskip("trimesh")
+    root = write_model_dir(tmp_path / "smpl-model")
+    monkeypatch.setenv("SMPL_MODEL_DIR", str(root))
+    return root
+
+
+def test_mesh_file_poses_smpl_and_caches_it(smpl_dir, tmp_path, monkeypatch):
+    import trimesh
+
+    from motion_retrieval import mesh as M
+
+    joints = motion(30, np.random.default_rng(3))
+    one = mesh_file(joints, tmp_path / "out", "clip 1/../x")
+    assert one.parent == tmp_path / "out" and one.suffix == ".glb" and "/" not in one.name
+    verts = trimesh.load(one, force="mesh").vertices
+    assert len(verts) == 47  # the tiny model's vertices, one frame
+    strip = mesh_file(joints, tmp_path / "out", "clip", strip=3)
+    assert strip != one and len(trimesh.load(strip, force="mesh").vertices) == 3 * 47
+    assert not list((tmp_path / "out").glob(".*tmp*"))
+    # The same motion and view again is read from disk: no fitting.
+    monkeypatch.setattr(M, "motion_to_glb", lambda *a, **k: pytest.fail("fitted again"))
+    assert mesh_file(joints, tmp_path / "out", "clip 1/../x") == one
+    other = joints + np.float32(0.01)
+    with pytest.raises(pytest.fail.Exception, match="fitted again"):
+        mesh_file(other, tmp_path / "out", "clip 1/../x")
+
+
+def test_mesh_file_explains_a_motion_it_cannot_pose(smpl_dir, tmp_path):
+    with pytest.raises(MeshError, match="could not be posed"):
+        mesh_file(np.full((5, 22, 3), np.nan, np.float32), tmp_path)
+
+
+def _ui_function(ui, api_name: str):
+    return next(f.fn for f in ui.fns.values() if f.api_name == api_name)
+
+
+def test_app_mesh_tab_follows_smpl(setup, tmp_path, monkeypatch):
+    gr = pytest.importorskip("gradio")
+    import app
+
+    model, _, index, searcher = setup
+    engine = Engine(searcher, index, "tiny", mesh_dir=tmp_path / "meshes")
+    monkeypatch.delenv("SMPL_MODEL_DIR", raising=False)
+    ui = app.build_ui(engine)
+    blocks = list(ui.blocks.values())
+    assert not any(isinstance(b, gr.Model3D) for b in blocks)
+    assert any(isinstance(b, gr.Markdown) and b.value == MESH_HELP for b in blocks)
+
+    pytest.importorskip("smplx")
+    monkeypatch.setenv("SMPL_MODEL_DIR", str(write_model_dir(tmp_path / "smpl-model")))
+    ui = app.build_ui(engine)
+    assert sum(isinstance(b, gr.Model3D) for b in ui.blocks.values()) == 1
+    mesh = _ui_function(ui, "ui_mesh")
+    path, note = mesh(index.ids[2], next(iter(app.MESH_VIEWS)), None)
+    assert path.startswith(str(tmp_path / "meshes")) and path.endswith(".glb")
+    assert index.ids[2] in note
+    upload = {"name": "wave.npy", "joints": motion(25, np.random.default_rng(4))}
+    path, note = mesh(app.UPLOAD, "film strip (5 frames)", upload)
+    assert path.endswith(".glb") and "wave.npy" in note
+    assert mesh(app.UPLOAD, "film strip (5 frames)", None)[0] is None  # nothing uploaded yet
+    path, note = mesh("no-such-clip", "one frame (the middle)", None)
+    assert path is None and "no clip" in note  # a message, not a stack trace
 
 
 # ------------------------------------------------------------------------------- engine
@@ -222,16 +324,24 @@ def test_engine_builds_caches_and_reuses_the_gallery(tmp_path, monkeypatch):
     engine = load_engine(ckpt, data, progress=messages.append)
     assert isinstance(engine, Engine) and len(engine.index) == 6 and engine.random_model
     assert any("encoding a gallery of 6 clips" in m for m in messages)
+    # The app opens before the captions (motion -> text only) are encoded, then caches them.
+    assert engine.captions_ready.wait(60) and not any("could not" in m for m in messages)
+    assert sorted(engine.index.caption_texts) == sorted({t for c in clips(6) for t in c.captions})
     cached = list((tmp_path / "cache").glob("gallery-*.safetensors"))
     assert len(cached) == 1
+    from motion_retrieval.index import load_index
+
+    assert "captions_pending" not in load_index(cached[0]).meta
     messages.clear()
     again = load_engine(ckpt, data, progress=messages.append)
     assert not any("encoding" in m for m in messages)  # served from the cache
+    assert again.captions_ready.is_set()
     assert again.index.ids == engine.index.ids
     payload = again.search_text("a person waves", 3)
     assert len(payload["results"]) == 3
     up = again.search_joints(engine.index.clip_joints(2), 2, name="x.npy")
     assert up["results"][0]["id"] == engine.index.ids[2] and up["upload"]["id"] == "x.npy"
+    assert len(up["captions"]) == 2
     # An index file can be served directly too.
     direct = load_engine(ckpt, cached[0], progress=messages.append)
     assert direct.index.ids == engine.index.ids
@@ -255,3 +365,18 @@ def test_procedural_gallery_is_the_corpus_test_split():
     for c in got:
         np.testing.assert_array_equal(c.joints, want[c.id].joints)
         assert c.captions == want[c.id].captions
+
+
+def test_default_weights_are_picked_up_when_present(tmp_path, monkeypatch):
+    from demo import engine as E
+
+    monkeypatch.delenv("MOTION_CHECKPOINT", raising=False)
+    monkeypatch.setattr(E, "DEFAULT_WEIGHTS", tmp_path / "weights" / "default")
+    assert E.resolve_checkpoint(None) is None  # -> the labelled random fallback
+    make_checkpoint(tmp_path / "weights" / "default")
+    assert E.resolve_checkpoint(None) == tmp_path / "weights" / "default"
+    other = make_checkpoint(tmp_path / "other")
+    monkeypatch.setenv("MOTION_CHECKPOINT", str(other))
+    assert E.resolve_checkpoint(None) == other  # the environment overrides the default
+    assert E.resolve_checkpoint(tmp_path / "weights" / "default") == E.DEFAULT_WEIGHTS
+    assert "random weights" in E.RANDOM_LABEL and "weights/default" in E.RANDOM_LABEL

@@ -8,6 +8,7 @@ from demo_fixtures import STATS, clips, make_checkpoint, make_gallery, tiny_mode
 from motion_retrieval.cli import main as cli_main
 from motion_retrieval.index import (
     GalleryIndex,
+    add_captions,
     build_index,
     checkpoint_fingerprint,
     describe,
@@ -39,6 +40,22 @@ def test_build_holds_every_clip(small, model):
                                atol=2e-3)
     assert sorted(index.caption_texts) == sorted({t for c in cs for t in c.captions})
     assert index.meta["fingerprint"] == "abc"
+
+
+def test_captions_can_be_added_later(small, model):
+    cs, full = small
+    stages = []
+    later = build_index(model, STATS, cs, captions=False,
+                        progress=lambda done, total, stage: stages.append((stage, done, total)))
+    assert later.meta["captions_pending"] and later.caption_texts == []
+    assert "captions_pending" not in full.meta
+    add_captions(later, model, progress=lambda d, t, stage: stages.append((stage, d, t)))
+    assert "captions_pending" not in later.meta and later.caption_texts == full.caption_texts
+    np.testing.assert_array_equal(later.caption_offsets, full.caption_offsets)
+    np.testing.assert_allclose(later.caption_emb.astype(np.float32),
+                               full.caption_emb.astype(np.float32), atol=2e-3)
+    assert stages[-1] == ("captions", len(full.caption_texts), len(full.caption_texts))
+    assert ("motions", len(cs), len(cs)) in stages
 
 
 def test_save_load_roundtrip(small, tmp_path):
