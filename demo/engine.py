@@ -29,6 +29,7 @@ from motion_retrieval.index import (
     load_index,
     save_index,
 )
+from motion_retrieval.synthetic import generate_split
 
 from . import payload as P
 from .search import QueryError, Searcher
@@ -173,28 +174,6 @@ def random_checkpoint(clips: Callable[[], list], progress: Progress) -> Path:
 # Gallery
 
 
-def procedural_clips(size: int, seed: int):
-    """The test split of the procedural corpus `generate_corpus(size, seed)`.
-
-    Only the test clips are generated (clips are deterministic per seed and index), which keeps
-    the first launch short; `test_demo.py` checks they equal generate_corpus's own.
-    """
-    try:
-        from motion_retrieval.dataset import Clip
-        from motion_retrieval.synthetic.corpus import make_clip_record, plan_groups, split_groups
-    except ImportError:  # an older corpus module: generate everything, keep the test split
-        from motion_retrieval.synthetic import generate_corpus
-
-        clips, splits = generate_corpus(size, seed)
-        test = set(splits.get("test", []))
-        return [c for c in clips if c.id in test] or list(clips)
-    plan = plan_groups(size, seed)
-    split = split_groups([gid for gid, _ in plan], seed)
-    return [Clip(**make_clip_record(f"syn{seed}_{i:05d}", prog, gid,
-                                    np.random.default_rng([seed, i])))
-            for i, (gid, prog) in enumerate(plan) if split[gid] == "test"]
-
-
 def gallery_clips(gallery: str | Path) -> tuple[list, str]:
     from motion_retrieval.dataset import read_dataset, split_ids
 
@@ -276,7 +255,7 @@ def load_engine(checkpoint: str | Path | None = None, gallery: str | Path | None
         if clips is None:
             progress(f"generating the procedural test split of generate_corpus({size}, "
                      f"seed={seed})")
-            clips = procedural_clips(size, seed)
+            clips = generate_split(size, seed, "test")
         return clips
 
     if ckpt is None:

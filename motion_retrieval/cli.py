@@ -14,7 +14,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("motion_retrieval.train", "train a retrieval model"),
     "evaluate": ("motion_retrieval.evaluate", "evaluate a checkpoint on a prepared split"),
     "index": ("motion_retrieval.index", "build or inspect a gallery index for the demo"),
-    "bench": ("motion_retrieval.bench", "measure search latency, index load and app start-up"),
     "render": ("motion_retrieval.render", "render motions to GIF/PNG for a person to look at"),
 }
 

@@ -216,7 +216,7 @@ def reference_maxsim(index, q: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("chunk_rows", [262_144, 100])  # one block per run / many small blocks
 def test_fast_scores_equal_clip_by_clip_maxsim(setup, chunk_rows):
-    from motion_retrieval.bench import random_index
+    from demo.bench import random_index
 
     model = setup[0]
     index = random_index(300, model.cfg.embed_dim, seed=1)  # 3-13 valid time blocks per clip
@@ -352,19 +352,6 @@ def test_engine_builds_caches_and_reuses_the_gallery(tmp_path, monkeypatch):
 def test_engine_refuses_a_missing_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a checkpoint"):
         load_engine(tmp_path / "nothing", None)
-
-
-def test_procedural_gallery_is_the_corpus_test_split():
-    from demo.engine import procedural_clips
-    from motion_retrieval.synthetic import generate_corpus
-
-    clips_, splits = generate_corpus(120, seed=3, workers=1)
-    want = {c.id: c for c in clips_ if c.id in set(splits["test"])}
-    got = procedural_clips(120, 3)
-    assert [c.id for c in got] == list(want) and got
-    for c in got:
-        np.testing.assert_array_equal(c.joints, want[c.id].joints)
-        assert c.captions == want[c.id].captions
 
 
 def test_default_weights_are_picked_up_when_present(tmp_path, monkeypatch):

@@ -271,3 +271,18 @@ def test_captions_use_humanml3d_words(corpus):
     known = np.mean([w in vocab or w.rstrip("s") in vocab or w.removesuffix("ing") in vocab
                      or w.removesuffix("es") in vocab for w in words])
     assert known > 0.85, f"only {known:.0%} of caption words are HumanML3D vocabulary"
+
+
+def test_generate_split_equals_the_corpus_split():
+    from motion_retrieval.synthetic import generate_corpus, generate_split
+
+    clips_, splits = generate_corpus(120, seed=3, workers=1)
+    for split in ("test", "val"):
+        want = {c.id: c for c in clips_ if c.id in set(splits[split])}
+        got = generate_split(120, 3, split)
+        assert [c.id for c in got] == list(want) and got
+        for c in got:
+            np.testing.assert_array_equal(c.joints, want[c.id].joints)
+            assert c.captions == want[c.id].captions
+    with pytest.raises(ValueError, match="split"):
+        generate_split(10, 0, "dev")

@@ -17,15 +17,18 @@ import numpy as np
 from .compose import ActionSpec, build_motion
 from .corpus import make_clip_record, plan_groups, split_groups
 
-__all__ = ["ActionSpec", "build_motion", "generate_corpus", "generate_records"]
+__all__ = ["ActionSpec", "build_motion", "generate_corpus", "generate_records", "generate_split"]
+
+
+def _record(seed: int, i: int, group: str, program: list[ActionSpec]) -> dict:
+    return make_clip_record(f"syn{seed}_{i:05d}", program, group, np.random.default_rng([seed, i]))
 
 
 def _records(args: tuple[int, int, int]) -> list[dict]:
     n, seed, lo_hi = args[0], args[1], args[2]
     plan = plan_groups(n, seed)
     lo, hi = lo_hi
-    return [make_clip_record(f"syn{seed}_{i:05d}", prog, gid, np.random.default_rng([seed, i]))
-            for i, (gid, prog) in enumerate(plan) if lo <= i < hi]
+    return [_record(seed, i, gid, prog) for i, (gid, prog) in enumerate(plan) if lo <= i < hi]
 
 
 def generate_records(n: int, seed: int = 0, workers: int | None = None) -> list[dict]:
@@ -52,3 +55,19 @@ def generate_corpus(n: int, seed: int = 0, workers: int | None = None):
     for c in clips:
         splits[by_group[c.labels["group"]]].append(c.id)
     return clips, splits
+
+
+def generate_split(n: int, seed: int = 0, split: str = "test"):
+    """The clips of one split of `generate_corpus(n, seed)`, generating only those clips.
+
+    Clips are deterministic per (seed, index), so a demo gallery or a test can have the held-out
+    split in a tenth of the time of the whole corpus.
+    """
+    from ..dataset import Clip
+
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train, val or test, got {split!r}")
+    plan = plan_groups(n, seed)
+    where = split_groups([gid for gid, _ in plan], seed)
+    return [Clip(**_record(seed, i, gid, prog))
+            for i, (gid, prog) in enumerate(plan) if where[gid] == split]

@@ -1,6 +1,6 @@
-"""`bench`: how fast the demo answers, loads its index and starts.
+"""How fast the demo answers, loads its index and starts.
 
-    python -m motion_retrieval bench --json [--checkpoint CKPT] [--sizes 1000 10000]
+    python -m demo.bench --json [--checkpoint CKPT] [--sizes 1000 10000]
 
 - search: text query -> full result payload (top-5 with token x patch maps and animation data,
   JSON-encoded), p50 / p95 over repeated queries, for galleries of random unit-norm patch
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _model(checkpoint):
-    from .checkpoint import load_checkpoint
+    from motion_retrieval.checkpoint import load_checkpoint
 
     if checkpoint or (ROOT / "weights" / "default" / "config.json").is_file():
         path = checkpoint or ROOT / "weights" / "default"
@@ -64,8 +64,8 @@ def _model(checkpoint):
         return model, stats, str(path)
     import torch
 
-    from .config import get_config
-    from .model import RetrievalModel
+    from motion_retrieval.config import get_config
+    from motion_retrieval.model import RetrievalModel
 
     torch.manual_seed(0)
     model = RetrievalModel(get_config("cpu").model).eval()
@@ -75,8 +75,8 @@ def _model(checkpoint):
 
 def random_index(n: int, dim: int, seed: int = 0):
     """A gallery of n clips with random unit patch embeddings and simple joints."""
-    from .index import GalleryIndex
-    from .skeleton import rest_pose
+    from motion_retrieval.index import GalleryIndex
+    from motion_retrieval.skeleton import rest_pose
 
     rng = np.random.default_rng(seed)
     frames = rng.integers(40, 201, n)
@@ -102,8 +102,8 @@ def random_index(n: int, dim: int, seed: int = 0):
 
 
 def time_search(model, stats, index, repeats: int, k: int) -> dict:
-    from demo.engine import Engine
-    from demo.search import Searcher
+    from .engine import Engine
+    from .search import Searcher
 
     engine = Engine(Searcher(model, stats, index), index, "bench")
     for q in QUERIES[:2]:  # warm-up (first-call allocations)
@@ -124,9 +124,9 @@ def time_search(model, stats, index, repeats: int, k: int) -> dict:
 
 def time_index_load(model, stats, n: int = 5000) -> dict:
     """Seconds to read an n-clip index file, and to a searcher ready on it (fp32 copy made)."""
-    from demo.search import Searcher
+    from motion_retrieval.index import load_index, save_index
 
-    from .index import load_index, save_index
+    from .search import Searcher
 
     with tempfile.TemporaryDirectory() as tmp:
         path = save_index(random_index(n, model.cfg.embed_dim), Path(tmp) / "gallery.safetensors")
@@ -220,3 +220,14 @@ def run(args: argparse.Namespace) -> int:
     out["load_average_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out, indent=1) if args.json else f"app start: {out.get('app_start_s')}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
