@@ -1,0 +1,67 @@
+"""Markdown tables of evaluation results: one row per run, from RUN/test_<data>.json files.
+
+    python tools/results_table.py runs/global runs/vanilla runs/faithful_nogr runs/faithful
+
+Each RUN folder holds the JSON that `python -m motion_retrieval evaluate ... --json --output`
+wrote for the procedural (`test_synthetic.json`) and Bandai-Namco (`test_bandai.json`) test
+splits; missing files leave a dash.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def _get(d: dict | None, *path, digits: int = 1) -> str:
+    for key in path:
+        if not isinstance(d, dict) or key not in d:
+            return "–"
+        d = d[key]
+    if d is None:
+        return "–"
+    return f"{d:.{digits}f}" if isinstance(d, float) else str(d)
+
+
+def _grounding(d: dict | None, section: str, field: str) -> str:
+    """Word-weighted mean of `field` over the section's data sets (e.g. dataset-1, dataset-2)."""
+    groups = (d or {}).get(section)
+    if not isinstance(groups, dict) or "skipped" in groups:
+        return "–"
+    pairs = [(g[field], g["words"]) for g in groups.values()
+             if isinstance(g, dict) and g.get(field) is not None and g.get("words")]
+    if not pairs:
+        return "–"
+    return f"{sum(v * w for v, w in pairs) / sum(w for _, w in pairs):.1f}"
+
+
+def tables(runs: list[Path]) -> str:
+    syn_head = ("| run | T2M R@1 | R@5 | R@10 | MedR | M2T R@1 | batch-32 T2M R@1 | side acc. "
+                "| part grounding | time grounding |")
+    bn_head = ("| run | T2M R@1 | R@5 | MedR | M2T R@1 | content R@1 | content+style R@1 "
+               "| side acc. | arm grounding | part grounding |")
+    syn, bn = [syn_head, "|" + "---|" * 10], [bn_head, "|" + "---|" * 10]
+    for run in runs:
+        s = _load(run / "test_synthetic.json")
+        b = _load(run / "test_bandai.json")
+        syn.append(f"| {run.name} | {_get(s, 'all', 't2m', 'R@1')} | {_get(s, 'all', 't2m', 'R@5')}"
+                   f" | {_get(s, 'all', 't2m', 'R@10')} | {_get(s, 'all', 't2m', 'MedR')}"
+                   f" | {_get(s, 'all', 'm2t', 'R@1')} | {_get(s, 'batch32', 't2m', 'R@1')}"
+                   f" | {_get(s, 'side', 'accuracy')} | {_grounding(s, 'grounding', 'part')}"
+                   f" | {_grounding(s, 'grounding', 'time')} |")
+        bn.append(f"| {run.name} | {_get(b, 'all', 't2m', 'R@1')} | {_get(b, 'all', 't2m', 'R@5')}"
+                  f" | {_get(b, 'all', 't2m', 'MedR')} | {_get(b, 'all', 'm2t', 'R@1')}"
+                  f" | {_get(b, 'labels', 'content', 'R@1')}"
+                  f" | {_get(b, 'labels', 'content_style', 'R@1')} | {_get(b, 'side', 'accuracy')}"
+                  f" | {_grounding(b, 'arm_grounding', 'part')}"
+                  f" | {_grounding(b, 'grounding', 'part')} |")
+    return ("**Procedural test split**\n\n" + "\n".join(syn)
+            + "\n\n**Bandai-Namco test split**\n\n" + "\n".join(bn) + "\n")
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+if __name__ == "__main__":
+    print(tables([Path(p) for p in sys.argv[1:]]))
