@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import torch.nn.functional as F
 
 from motion_retrieval import evaluate as E
 from motion_retrieval import metrics as M
+from motion_retrieval.dataset import Clip
 from motion_retrieval.skeleton import NUM_PARTS, PART_INDEX
 
 N_ID = 32  # identity dimensions: clip k's patches and the word "c<k>" share dimension 196 + k
@@ -81,19 +81,6 @@ class FakeModel(torch.nn.Module):
         return (t_emb @ m_emb.T).masked_fill(~m_mask[None], float("-inf"))
 
 
-@dataclass
-class FakeClip:
-    id: str
-    joints: np.ndarray
-    captions: list[str]
-    labels: dict = field(default_factory=dict)
-    grounding: list = field(default_factory=list)
-
-    @property
-    def n_frames(self) -> int:
-        return len(self.joints)
-
-
 def fake_input(joints, stats):
     """Carry the clip number (joints[0, 0, 0]) to the fake motion encoder."""
     x = np.zeros((224, 29), dtype=np.float32)
@@ -101,13 +88,13 @@ def fake_input(joints, stats):
     return x, M.valid_blocks(len(joints)), len(joints)
 
 
-def make_clip(k: int, caption: str, frames: int = 120, **kw) -> FakeClip:
+def make_clip(k: int, caption: str, frames: int = 120, **kw) -> Clip:
     joints = np.zeros((frames, 22, 3), dtype=np.float32)
     joints[0, 0, 0] = k
-    return FakeClip(f"clip{k}", joints, [caption], **kw)
+    return Clip(f"clip{k}", joints, [caption], **kw)
 
 
-def corpus() -> list[FakeClip]:
+def corpus() -> list[Clip]:
     clips = [make_clip(k, f"c{k} walks", labels={"content": "walk", "style": "happy"})
              for k in range(6)]
     # Clip 6's caption names no clip: it ties with everything -> pessimistic worst rank.
