@@ -286,3 +286,31 @@ def test_generate_split_equals_the_corpus_split():
             assert c.captions == want[c.id].captions
     with pytest.raises(ValueError, match="split"):
         generate_split(10, 0, "dev")
+
+
+def test_caption_wording_does_not_give_away_the_side():
+    """With the side words removed, a caption's wording must not predict its clip's side: the
+    templates are shared by left and right, so a model has to look at the motion."""
+    from motion_retrieval.skeleton import _SIDE_WORDS
+
+    clips_, _ = generate_corpus(600, seed=11, workers=1)
+    docs, ys = [], []
+    for c in clips_:
+        if c.labels["side"] in ("left", "right"):
+            for cap in c.captions:
+                words = re.findall(r"[a-z]+", cap.lower())
+                docs.append([w for w in words if w not in _SIDE_WORDS])
+                ys.append(c.labels["side"] == "left")
+    ys = np.array(ys)
+    vocab = {w: i for i, w in enumerate(sorted({w for d in docs for w in d}))}
+    counts = np.zeros((len(docs), len(vocab)))
+    for i, d in enumerate(docs):
+        for w in d:
+            counts[i, vocab[w]] += 1
+    half = len(docs) // 2  # clips are in generation order: train on one half, test on the other
+    logp = [np.log(counts[:half][ys[:half] == k].sum(0) + 1.0) for k in (False, True)]
+    logp = [lp - np.log(np.exp(lp).sum()) for lp in logp]
+    pred = counts[half:] @ logp[1] > counts[half:] @ logp[0]
+    accuracy = float((pred == ys[half:]).mean())
+    assert len(docs) > 300
+    assert accuracy < 0.62, f"side predictable from wording alone: {accuracy:.2f}"
