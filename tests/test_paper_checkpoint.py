@@ -115,3 +115,30 @@ def test_paper_stats_pick_the_29_columns(tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros(29))
     with pytest.raises(ValueError, match="40/41"):
         paper_stats(tmp_path / "bad.npy", tmp_path / "bad.npy")
+
+
+def test_the_demo_serves_a_released_checkpoint_file(paper, tmp_path, monkeypatch):
+    """`python app.py --checkpoint FILE`: the file is converted once (cached) and searched."""
+    from demo_fixtures import make_gallery
+
+    from demo.engine import load_engine, resolve_checkpoint
+
+    ref, root = paper
+    ckpt = tmp_path / "release" / "ckpt.pt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes((root / "ckpt.pt").read_bytes())
+    monkeypatch.setenv("MOTION_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MOTION_PAPER_TEXT", str(root / "distilbert"))
+    with pytest.raises(FileNotFoundError, match="Mean_angle.npy"):
+        resolve_checkpoint(ckpt, progress=lambda *a: None)
+    np.save(ckpt.parent / "Mean_angle.npy", np.zeros(41))
+    np.save(ckpt.parent / "Std_angle.npy", np.ones(41))
+    messages: list[str] = []
+    folder = resolve_checkpoint(ckpt, progress=messages.append)
+    assert (folder / "config.json").is_file() and any("once" in m for m in messages)
+    assert resolve_checkpoint(ckpt, progress=messages.append) == folder  # cached, not redone
+    assert sum("once" in m for m in messages) == 1
+    engine = load_engine(ckpt, make_gallery(tmp_path / "gallery"), progress=lambda *a: None)
+    out = engine.api_search("a person waves the left hand", 3)
+    assert len(out["results"]) == 3
+    assert all(r["words"] for r in out["results"])
