@@ -127,12 +127,12 @@ def mirror_grounded(caption: str, phrases: list) -> tuple[str, list]:
 
 
 def phrase_words(caption: str, tokens: list[str], span) -> list[list[int]]:
-    """Token positions of each content word inside a character span of the caption."""
-    from .text_alignment import word_token_groups
+    """Token positions of each content word of a character span of the caption: the same words
+    the evaluation's pointing game scores, so training supervises exactly what is measured."""
+    from .text_alignment import content_words, word_token_groups, words_in_span
 
-    c0, c1 = span
-    return [w.tokens for w in word_token_groups(caption, tokens)
-            if w.is_content and w.tokens and w.start >= c0 and w.end <= c1]
+    words = words_in_span(word_token_groups(caption, tokens), *span)
+    return [w.tokens for w in content_words(words) if w.tokens]
 
 
 def grounding_targets(tokens: list[list[str]], captions: list[str], phrases: list[list],
