@@ -60,19 +60,29 @@ class MotionSearch:
 
 
 def group_words(query: str, offsets: list[tuple[int, int]]) -> list[Word]:
-    """Join word pieces into the whitespace-separated words of the query they came from."""
+    """Join word pieces into the whitespace-separated words of the query they came from.
+
+    Pieces with no letter or digit ("," "-" "!") join no word, and a chip's text loses its
+    edge punctuation ("twice," -> "twice"): the evaluation's pointing game scores words, not
+    punctuation, so a word's map here averages exactly the pieces that game would use.
+    """
     spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", query)]
     words: list[Word] = []
     last = None
     for row, (a, b) in enumerate(offsets):
+        if not any(ch.isalnum() for ch in query[a:b]):
+            continue
         w = next((i for i, (s, e) in enumerate(spans) if s <= a < e), None)
         if w is not None and w == last:
             words[-1].tokens.append(row)
         else:
-            words.append(Word(query[spans[w][0]:spans[w][1]] if w is not None else query[a:b],
-                              [row]))
+            text = query[spans[w][0]:spans[w][1]] if w is not None else query[a:b]
+            words.append(Word(_EDGE_PUNCT.sub("", text) or text, [row]))
         last = w
     return words
+
+
+_EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
 
 
 class Searcher:
@@ -213,6 +223,9 @@ def check_query(query: str | None) -> str:
     query = (query or "").strip()
     if not query:
         raise QueryError("type a description of a motion, e.g. 'a person waves the left hand'")
+    if not any(ch.isalnum() for ch in query):
+        raise QueryError("the query has no words, only punctuation; describe a motion, e.g. "
+                         "'a person waves the left hand'")
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(f"the query is {len(query)} characters long; keep it under "
                          f"{MAX_QUERY_CHARS}")

@@ -35,6 +35,8 @@ class ModelConfig:
     # "part_embed": a learned vector per part added after the ViT; "patch_skip": the patch's own
     # (pre-transformer) patch embedding added back to its output token; "both".
     part_identity: str = "none"
+    # Training-only pooled heads for `TrainConfig.global_aux_weight` (never used to score).
+    global_aux: bool = False
 
     def __post_init__(self) -> None:
         if self.scorer not in SCORERS:
@@ -76,6 +78,14 @@ class TrainConfig:
     # Comma-separated data folder names whose grounding.json may supervise training ("" = all).
     # Leave Bandai-Namco out to judge grounding there on labels the model never saw.
     grounding_from: str = ""
+    # Auxiliary pooled (global) InfoNCE on the same encoders, through separate heads: dense
+    # gradients for every patch while the scored path stays pure MaxSim. Needs model.global_aux.
+    global_aux_weight: float = 0.0
+    # Soft MaxSim in training: the max over patches becomes a softmax-weighted mean whose
+    # temperature falls geometrically from soft_max_tau to soft_max_tau_end over training
+    # (0 = the hard max throughout). Evaluation and search always use the hard max.
+    soft_max_tau: float = 0.0
+    soft_max_tau_end: float = 0.0
     # Bookkeeping.
     val_every: int = 1
     select_metric: str = "val_rsum"  # mean of T2M/M2T R@1 and R@5 on the validation split
@@ -91,6 +101,10 @@ class TrainConfig:
             self.model = ModelConfig(**self.model)
         if self.grounding_pool not in GROUNDING_POOL:
             raise ValueError(f"grounding_pool must be one of {GROUNDING_POOL}")
+        if self.soft_max_tau < 0 or self.soft_max_tau_end < 0:
+            raise ValueError("soft_max_tau and soft_max_tau_end must be >= 0")
+        if self.global_aux_weight > 0 and not self.model.global_aux:
+            self.model.global_aux = True  # the loss needs its heads
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2 for a contrastive loss")
 

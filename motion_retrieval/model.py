@@ -139,6 +139,11 @@ class RetrievalModel(nn.Module):
         self.motion_projection = nn.Linear(self.motion.width, cfg.embed_dim)
         self.text_projection = nn.Linear(self.text.config.hidden_size, cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(cfg.logit_scale_init)))
+        if cfg.global_aux:
+            # Training-only heads for the auxiliary pooled (global) contrastive loss; MaxSim,
+            # the explanation maps and the search never read them.
+            self.aux_motion_projection = nn.Linear(self.motion.width, cfg.embed_dim)
+            self.aux_text_projection = nn.Linear(self.text.config.hidden_size, cfg.embed_dim)
 
     @property
     def device(self) -> torch.device:
@@ -150,6 +155,10 @@ class RetrievalModel(nn.Module):
     # ----------------------------------------------------------------- motion
     def encode_motion(self, x: torch.Tensor, block_mask: torch.Tensor):
         """(B,224,29), (B,14) -> (emb (B,P,D) unit vectors, mask (B,P)); P = 196 or 1."""
+        return self.project_motion(*self.motion_features(x, block_mask))
+
+    def motion_features(self, x: torch.Tensor, block_mask: torch.Tensor):
+        """(B,224,29), (B,14) -> (ViT patch tokens (B,196,width), patch mask (B,196))."""
         if x.ndim != 3 or x.shape[1:] != (IMAGE_SIZE, NUM_DOF):
             raise ValueError(f"motion input must be (B, {IMAGE_SIZE}, {NUM_DOF}), got "
                              f"{tuple(x.shape)}")
@@ -158,12 +167,14 @@ class RetrievalModel(nn.Module):
         block_mask = block_mask.to(device=x.device, dtype=torch.bool)
         if not bool(block_mask.any(dim=1).all()):
             raise ValueError("every motion needs at least one time block of real frames")
-        tokens = self.motion(x)
         mask = block_mask.repeat_interleave(GRID, dim=1)  # patch p -> block p // 14
+        return self.motion(x), mask
+
+    def project_motion(self, tokens: torch.Tensor, mask: torch.Tensor):
         if self.cfg.scorer == "global":
             w = mask.unsqueeze(-1).to(tokens.dtype)
             tokens = (tokens * w).sum(1, keepdim=True) / w.sum(1, keepdim=True)
-            mask = mask.new_ones(x.shape[0], 1)
+            mask = mask.new_ones(tokens.shape[0], 1)
         return F.normalize(self.motion_projection(tokens), dim=-1), mask
 
     # ------------------------------------------------------------------- text
@@ -183,9 +194,15 @@ class RetrievalModel(nn.Module):
 
     def encode_tokens(self, batch: dict):
         """Tokenized captions -> (emb (B,L,D) unit vectors, mask (B,L)); L = 1 for global."""
+        return self.project_text(*self.text_features(batch))
+
+    def text_features(self, batch: dict):
+        """Tokenized captions -> (last hidden states (B,L,H), valid-token mask (B,L))."""
         hidden = self.text.base_model(input_ids=batch["input_ids"],
                                       attention_mask=batch["attention_mask"]).last_hidden_state
-        mask = batch["valid"]
+        return hidden, batch["valid"]
+
+    def project_text(self, hidden: torch.Tensor, mask: torch.Tensor):
         if self.cfg.scorer == "global":
             w = mask.unsqueeze(-1).to(hidden.dtype)
             hidden = (hidden * w).sum(1, keepdim=True) / w.sum(1, keepdim=True).clamp(min=1)
@@ -206,10 +223,13 @@ class RetrievalModel(nn.Module):
     # ---------------------------------------------------------------- scoring
     @staticmethod
     def score(t_emb: torch.Tensor, t_mask: torch.Tensor, m_emb: torch.Tensor,
-              m_mask: torch.Tensor, chunk: int = 50_000_000) -> torch.Tensor:
+              m_mask: torch.Tensor, chunk: int = 50_000_000, tau: float = 0.0) -> torch.Tensor:
         """(Bt, Bm) MaxSim: mean over valid tokens of the max over valid patches of the cosine.
 
         A caption with no valid token scores 0. Work is split over motions to bound memory.
+        `tau` > 0 (training only) replaces the max by its softmax-weighted mean at temperature
+        tau: it tends to the max as tau -> 0, and early in training it lets a word's gradient
+        reach every patch that nearly matches instead of one.
         """
         bt, L, _ = t_emb.shape
         bm, P, _ = m_emb.shape
@@ -219,10 +239,32 @@ class RetrievalModel(nn.Module):
         for s in range(0, bm, step):
             sim = torch.einsum("ald,bpd->ablp", t_emb, m_emb[s:s + step])
             sim = sim.masked_fill(~m_mask[None, s:s + step, None, :], float("-inf"))
-            best = sim.amax(dim=-1)  # (Bt, b, L)
+            if tau > 0:
+                w = torch.softmax(sim / tau, dim=-1)  # masked patches get weight 0
+                best = (w * sim.nan_to_num(neginf=0.0)).sum(-1)
+            else:
+                best = sim.amax(dim=-1)  # (Bt, b, L)
             best = torch.where(t_mask[:, None, :], best, torch.zeros_like(best))
             out.append(best.sum(-1) / n_tok[:, None])
         return torch.cat(out, dim=1)
+
+    def aux_global_score(self, m_tokens: torch.Tensor, m_mask: torch.Tensor,
+                         hidden: torch.Tensor, t_mask: torch.Tensor) -> torch.Tensor:
+        """(Bt, Bm) cosine of mean-pooled patches and words through the auxiliary heads.
+
+        A training signal only: pooling gives every patch a gradient on every step, where
+        MaxSim's max reaches one patch per word, so the motion encoder learns faster.
+        """
+        if not self.cfg.global_aux:
+            raise ValueError("this model was built without the auxiliary global heads "
+                             "(model.global_aux=false)")
+        w = m_mask.unsqueeze(-1).to(m_tokens.dtype)
+        m = (m_tokens * w).sum(1) / w.sum(1).clamp(min=1)
+        w = t_mask.unsqueeze(-1).to(hidden.dtype)
+        t = (hidden * w).sum(1) / w.sum(1).clamp(min=1)
+        m = F.normalize(self.aux_motion_projection(m), dim=-1)
+        t = F.normalize(self.aux_text_projection(t), dim=-1)
+        return t @ m.transpose(0, 1)
 
     @staticmethod
     def similarity_maps(t_emb: torch.Tensor, m_emb: torch.Tensor,

@@ -170,8 +170,18 @@ def lr_lambda(warmup: int, total: int):
     return f
 
 
-def train_step(model, cfg: TrainConfig, ts: TrainSet, idx: list[int], rng, device, amp) -> dict:
-    """One optimisation step's losses (not yet backpropagated) for the clips `idx`."""
+def soft_max_tau(cfg: TrainConfig, progress: float) -> float:
+    """The soft-MaxSim temperature at `progress` in [0, 1] of training (0 = hard max)."""
+    start, end = cfg.soft_max_tau, cfg.soft_max_tau_end or cfg.soft_max_tau
+    if start <= 0:
+        return 0.0
+    return float(start * (end / start) ** min(1.0, max(0.0, progress)))
+
+
+def train_step(model, cfg: TrainConfig, ts: TrainSet, idx: list[int], rng, device, amp,
+               progress: float = 1.0) -> dict:
+    """One optimisation step's losses (not yet backpropagated) for the clips `idx`;
+    `progress` (0 to 1) is how far training has come (for scheduled terms)."""
     from .losses import (
         caption_positives,
         grounding_loss,
@@ -197,10 +207,17 @@ def train_step(model, cfg: TrainConfig, ts: TrainSet, idx: list[int], rng, devic
     batch = model.tokenize(texts)
     out = {}
     with amp:
-        m_emb, m_mask = model.encode_motion(x, bm)
-        t_emb, t_mask = model.encode_tokens(batch)
-        logits = model.scale() * model.score(t_emb, t_mask, m_emb, m_mask)
-        out["nce"] = info_nce(logits, caption_positives(texts))
+        m_tok, m_mask = model.motion_features(x, bm)
+        hidden, t_mask = model.text_features(batch)
+        m_emb, m_mask = model.project_motion(m_tok, m_mask)
+        t_emb, t_mask = model.project_text(hidden, t_mask)
+        positives = caption_positives(texts)
+        logits = model.scale() * model.score(t_emb, t_mask, m_emb, m_mask,
+                                             tau=soft_max_tau(cfg, progress))
+        out["nce"] = info_nce(logits, positives)
+        if cfg.global_aux_weight > 0 and model.cfg.scorer == "maxsim":
+            aux = model.scale() * model.aux_global_score(m_tok, m_mask, hidden, batch["valid"])
+            out["aux"] = cfg.global_aux_weight * info_nce(aux, positives)
         if cfg.mlm_weight > 0:
             n = min(cfg.mlm_batch, len(texts))
             g = torch.Generator().manual_seed(int(rng.integers(2**31)))
@@ -365,7 +382,7 @@ def train(cfg: TrainConfig, data: list[str], out: str | Path, resume: bool = Fal
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=quiet,
                    mininterval=1)
         for idx in bar:
-            losses = train_step(model, cfg, ts, idx, rng, dev, amp)
+            losses = train_step(model, cfg, ts, idx, rng, dev, amp, progress=step / total)
             opt.zero_grad(set_to_none=True)
             losses["loss"].backward()
             if cfg.grad_clip:

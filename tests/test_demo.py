@@ -65,8 +65,16 @@ def test_maps_match_the_model_and_the_score(setup):
 
 def test_words_group_word_pieces():
     words = group_words("a left-handed wave", [(0, 1), (2, 6), (6, 7), (7, 13), (14, 18)])
-    assert [(w.text, w.tokens) for w in words] == [("a", [0]), ("left-handed", [1, 2, 3]),
+    assert [(w.text, w.tokens) for w in words] == [("a", [0]), ("left-handed", [1, 3]),
                                                    ("wave", [4])]
+
+
+def test_words_leave_punctuation_out():
+    # "wave twice, then stop!" as WordPiece offsets: the comma and "!" belong to no word.
+    q = "wave twice, then stop!"
+    words = group_words(q, [(0, 4), (5, 10), (10, 11), (12, 16), (17, 21), (21, 22)])
+    assert [(w.text, w.tokens) for w in words] == [("wave", [0]), ("twice", [1]),
+                                                   ("then", [3]), ("stop", [4])]
 
 
 def test_search_words_cover_every_token(setup):
@@ -74,10 +82,16 @@ def test_search_words_cover_every_token(setup):
     result = searcher.search_text("someone unzips a jacket", k=2)
     assert [t for w in result.words for t in w.tokens] == list(range(len(result.tokens)))
     assert "unzips" in [w.text for w in result.words]
+    result = searcher.search_text("someone unzips a jacket, twice.", k=2)
+    assert [w.text for w in result.words][-2:] == ["jacket", "twice"]
+    punct = [i for i, t in enumerate(result.tokens) if t in (",", ".")]
+    assert len(punct) == 2
+    assert sorted(t for w in result.words for t in w.tokens) == [
+        i for i in range(len(result.tokens)) if i not in punct]
 
 
 @pytest.mark.parametrize("query, message", [
-    ("", "type a description"), ("   ", "type a description"),
+    ("", "type a description"), ("   ", "type a description"), ("?!, ...", "only punctuation"),
     ("walk " * 100, "characters long"), (" ".join(["hop"] * 40), "tokens long"),
 ])
 def test_bad_queries_are_refused_clearly(setup, query, message):

@@ -267,3 +267,71 @@ def test_motion_to_input_pads_and_masks():
         motion_to_input(np.zeros((10, 21, 3)), stats)
     with pytest.raises(ValueError, match="positive std"):
         motion_to_input(joints, {"mean": np.zeros(29), "std": np.zeros(29)})
+
+
+def test_aux_global_score_pools_through_its_own_heads():
+    torch.manual_seed(0)
+    cfg = apply_overrides(tiny(), ["global_aux_weight=1"])
+    assert cfg.model.global_aux  # the loss switches its heads on
+    m = RetrievalModel(cfg.model).eval()
+    x, bm = _motion(2, [14, 3])
+    with torch.no_grad():
+        tok, mask = m.motion_features(x, bm)
+        batch = m.tokenize(["walk forward", "jump twice"])
+        hidden, valid = m.text_features(batch)
+        s = m.aux_global_score(tok, mask, hidden, valid)
+        # Reference: mean over real patches / words, separate heads, cosine.
+        mp = torch.stack([tok[i][mask[i]].mean(0) for i in range(2)])
+        tp = torch.stack([hidden[i][valid[i]].mean(0) for i in range(2)])
+        ref = (torch.nn.functional.normalize(m.aux_text_projection(tp), dim=-1)
+               @ torch.nn.functional.normalize(m.aux_motion_projection(mp), dim=-1).T)
+        # The scored path is untouched: MaxSim through the main heads.
+        emb, emask = m.encode_motion(x, bm)
+    assert torch.allclose(s, ref, atol=1e-5)
+    assert emb.shape == (2, 196, 32) and torch.equal(emask, mask)
+    # Padding patches do not change the pooled score.
+    x2 = x.clone()
+    x2[1, 3 * 16:] = 5.0
+    with torch.no_grad():
+        tok2, _ = m.motion_features(x2, bm)
+        s2 = m.aux_global_score(tok2, mask, hidden, valid)
+    assert not torch.allclose(tok2[1][~mask[1]], tok[1][~mask[1]])
+    assert torch.allclose(s2[:, 0], s[:, 0], atol=1e-5)
+    with pytest.raises(ValueError, match="global_aux"):
+        RetrievalModel(tiny().model).aux_global_score(tok, mask, hidden, valid)
+
+
+def test_soft_maxsim_tends_to_the_max_and_spreads_gradient():
+    torch.manual_seed(0)
+    t = torch.nn.functional.normalize(torch.randn(3, 5, 8), dim=-1)
+    m = torch.nn.functional.normalize(torch.randn(4, 7, 8), dim=-1).requires_grad_(True)
+    tm = torch.ones(3, 5, dtype=torch.bool)
+    tm[2, 3:] = False
+    mm = torch.ones(4, 7, dtype=torch.bool)
+    mm[1, 4:] = False
+    hard = RetrievalModel.score(t, tm, m, mm)
+    cold = RetrievalModel.score(t, tm, m, mm, tau=1e-4)
+    warm = RetrievalModel.score(t, tm, m, mm, tau=0.5)
+    assert torch.allclose(cold, hard, atol=1e-4)
+    assert bool((warm <= hard + 1e-6).all()) and not torch.allclose(warm, hard, atol=1e-3)
+    assert torch.isfinite(warm).all()
+    # The hard max sends each word's gradient to one patch; the soft one to all real patches.
+    hard.sum().backward()
+    g_hard = (m.grad.norm(dim=-1) > 0).sum().item()
+    m.grad = None
+    warm.sum().backward()
+    g = m.grad.norm(dim=-1)
+    assert float(g[1, 4:].abs().max()) == 0.0  # padding never gets a gradient
+    assert (g[mm] > 0).sum().item() == int(mm.sum()) > g_hard
+
+
+def test_soft_max_tau_schedule():
+    from motion_retrieval.train import soft_max_tau
+
+    cfg = apply_overrides(tiny(), ["soft_max_tau=0.1", "soft_max_tau_end=0.01"])
+    assert soft_max_tau(cfg, 0.0) == pytest.approx(0.1)
+    assert soft_max_tau(cfg, 0.5) == pytest.approx(0.1 * 0.1 ** 0.5)
+    assert soft_max_tau(cfg, 1.0) == pytest.approx(0.01)
+    assert soft_max_tau(tiny(), 0.3) == 0.0
+    with pytest.raises(ValueError, match="soft_max_tau"):
+        apply_overrides(tiny(), ["soft_max_tau=-1"])

@@ -119,6 +119,41 @@ def test_faithful_terms_run_and_report(data_dir):
     assert model.motion.part_embed.grad is not None
 
 
+def test_global_aux_loss_reaches_every_real_patch(data_dir):
+    """MaxSim's max sends a word's gradient to one patch; the auxiliary pooled loss reaches all."""
+    import contextlib
+
+    from motion_retrieval.train import build_set, clip_angles, read_clips
+
+    clips, src = read_clips([str(data_dir)], "train")
+    stats = {"mean": np.zeros(29, np.float32), "std": np.full(29, 30.0, np.float32)}
+    ts = build_set(clips, src, clip_angles(clips, "t"), stats, mirror=False)
+    grads = {}
+    for w in (0.0, 1.0):
+        torch.manual_seed(0)
+        cfg = apply_overrides(tiny(), [f"global_aux_weight={w}", "mlm_weight=0",
+                                       "model.global_aux=true"])
+        model = RetrievalModel(cfg.model)
+        out = train_step(model, cfg, ts, list(range(6)), np.random.default_rng(0),
+                         torch.device("cpu"), contextlib.nullcontext())
+        assert ("aux" in out) == (w > 0)
+        tokens = []
+
+        def keep(mod, inp, o, tokens=tokens):
+            o.retain_grad()
+            tokens.append(o)
+
+        model.motion.register_forward_hook(keep)
+        out = train_step(model, cfg, ts, list(range(6)), np.random.default_rng(0),
+                         torch.device("cpu"), contextlib.nullcontext())
+        out["loss"].backward()
+        g = tokens[0].grad.norm(dim=-1)  # (B, 196)
+        real = torch.from_numpy(ts.block_mask[:6]).repeat_interleave(14, dim=1)
+        grads[w] = (g[real] > 0).float().mean().item()
+        assert float(g[~real].abs().max()) == 0.0  # padding patches never get a gradient
+    assert grads[1.0] == 1.0 and grads[0.0] < 1.0, grads
+
+
 def test_train_command_end_to_end_and_resume(data_dir, tmp_path, capsys):
     run = tmp_path / "run"
     argv = ["train", "--data", str(data_dir), "--config", "tiny", "--out", str(run),
