@@ -9,6 +9,7 @@ RUN/best (chosen on the validation split, never test).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import time
@@ -309,6 +310,7 @@ def train(cfg: TrainConfig, data: list[str], out: str | Path, resume: bool = Fal
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    cfg = dataclasses.replace(cfg)  # re-validate fields set after construction
     dev = pick_device(device)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)

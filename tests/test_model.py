@@ -335,3 +335,11 @@ def test_soft_max_tau_schedule():
     assert soft_max_tau(tiny(), 0.3) == 0.0
     with pytest.raises(ValueError, match="soft_max_tau"):
         apply_overrides(tiny(), ["soft_max_tau=-1"])
+
+
+def test_aux_weight_set_after_construction_still_builds_its_heads():
+    cfg = tiny()
+    cfg.global_aux_weight = 1.0  # set on a built config, as a script might
+    assert not cfg.model.global_aux
+    assert dataclasses.replace(cfg).model.global_aux  # what train() does first
+    assert get_config("faithful").model.global_aux

@@ -1,0 +1,48 @@
+"""The helper scripts under tools/ (error analysis buckets, results tables)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _labels(actions, side=None, group="g"):
+    return {"actions": actions, "content": "+".join(actions), "side": side, "group": group}
+
+
+@pytest.mark.parametrize("a, b, same, expected", [
+    (_labels(["walk"]), _labels(["walk"]), True, "hit"),
+    (_labels(["wave_l"], "left"), _labels(["wave_l"], "left"), False,
+     "same content, other wording"),
+    (_labels(["wave"], "left"), _labels(["wave"], "right"), False, "other side"),
+    (_labels(["walk", "jump_x2"]), _labels(["jump_x2", "walk"]), False, "other order"),
+    (_labels(["walk", "jump_x2"]), _labels(["walk", "jump_x3"]), False, "other count"),
+    (_labels(["walk"]), _labels(["run"]), False, "same group, other"),
+    (_labels(["walk"]), _labels(["run"], group="h"), False, "other content"),
+])
+def test_error_analysis_buckets(a, b, same, expected):
+    assert _load("error_analysis").bucket(a, b, same) == expected
+
+
+def test_results_table_reads_recorded_runs(tmp_path):
+    run = tmp_path / "myrun"
+    run.mkdir()
+    (run / "test_synthetic.json").write_text(json.dumps({
+        "all": {"t2m": {"R@1": 12.345, "R@5": 50.0, "R@10": 70.0, "MedR": 4.0},
+                "m2t": {"R@1": 10.0}},
+        "batch32": {"t2m": {"R@1": 60.0}}, "side": {"accuracy": 91.26}}))
+    text = _load("results_table").tables([run])
+    row = next(line for line in text.splitlines() if line.startswith("| myrun"))
+    assert "12.3" in row and "91.3" in row
+    assert "–" in row  # the missing grounding columns
