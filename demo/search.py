@@ -59,6 +59,9 @@ class MotionSearch:
     n_frames: int
 
 
+_EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
+
+
 def group_words(query: str, offsets: list[tuple[int, int]]) -> list[Word]:
     """Join word pieces into the whitespace-separated words of the query they came from.
 
@@ -80,9 +83,6 @@ def group_words(query: str, offsets: list[tuple[int, int]]) -> list[Word]:
             words.append(Word(_EDGE_PUNCT.sub("", text) or text, [row]))
         last = w
     return words
-
-
-_EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
 
 
 class Searcher:

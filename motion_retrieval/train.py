@@ -208,16 +208,16 @@ def train_step(model, cfg: TrainConfig, ts: TrainSet, idx: list[int], rng, devic
     batch = model.tokenize(texts)
     out = {}
     with amp:
-        m_tok, m_mask = model.motion_features(x, bm)
-        hidden, t_mask = model.text_features(batch)
-        m_emb, m_mask = model.project_motion(m_tok, m_mask)
-        t_emb, t_mask = model.project_text(hidden, t_mask)
+        m_tok, patch_mask = model.motion_features(x, bm)
+        hidden, word_mask = model.text_features(batch)
+        m_emb, m_mask = model.project_motion(m_tok, patch_mask)
+        t_emb, t_mask = model.project_text(hidden, word_mask)
         positives = caption_positives(texts)
         logits = model.scale() * model.score(t_emb, t_mask, m_emb, m_mask,
                                              tau=soft_max_tau(cfg, progress))
         out["nce"] = info_nce(logits, positives)
         if cfg.global_aux_weight > 0 and model.cfg.scorer == "maxsim":
-            aux = model.scale() * model.aux_global_score(m_tok, m_mask, hidden, batch["valid"])
+            aux = model.scale() * model.aux_global_score(m_tok, patch_mask, hidden, word_mask)
             out["aux"] = cfg.global_aux_weight * info_nce(aux, positives)
         if cfg.mlm_weight > 0:
             n = min(cfg.mlm_batch, len(texts))
