@@ -3,7 +3,8 @@
 Text -> motion is exact brute-force MaxSim (the model's own score) over the index's valid patches
 only, in float32. The searcher keeps them as one contiguous matrix with the clips sorted by how
 many valid patches they have, so each run of equal counts is a few plain GEMMs followed by a max
-over patches (a reshape, no gather) and a mean over tokens; nothing is approximated. Maps are
+over patches (a reshape, no gather) and a mean over tokens (plus, for models trained with a
+coverage weight, a max over tokens and a mean over patches); nothing is approximated. Maps are
 computed for the top-k results only.
 
 Motion -> motion uses the cosine of mean-pooled patch embeddings (cheap, and stable for clips
@@ -97,6 +98,7 @@ class Searcher:
         self.stats = stats
         self.index = index
         self.chunk_rows = chunk_rows
+        self.coverage = float(getattr(model.cfg, "coverage_weight", 0.0))
         # The tokenizer (Rust, stateful truncation) must not run in two threads at once.
         self.text_lock = threading.Lock()
         n_valid = index.patch_mask.sum(1).astype(np.int64)
@@ -152,6 +154,7 @@ class Searcher:
         """(N,) exact MaxSim of the (L, D) query against every gallery clip."""
         ranked = torch.full((len(self.index),), -torch.inf)
         q = q.float().contiguous()
+        cov = self.coverage
         with torch.inference_mode():
             for first, clips, n, row in self.runs:
                 per = max(1, self.chunk_rows // n)
@@ -160,7 +163,10 @@ class Searcher:
                     block = self.emb[row + s * n:row + (s + c) * n]
                     # E @ q.T through linear: MKL's fast path for a skinny right-hand side.
                     sim = torch.nn.functional.linear(block, q).view(c, n, -1)
-                    ranked[first + s:first + s + c] = sim.amax(1).mean(1)
+                    score = sim.amax(1).mean(1)
+                    if cov > 0:  # see motion_retrieval.model.maxsim
+                        score = (score + cov * sim.amax(2).mean(1)) / (1 + cov)
+                    ranked[first + s:first + s + c] = score
         out = torch.empty_like(ranked)
         out[torch.from_numpy(self.order)] = ranked
         return out
@@ -206,12 +212,20 @@ class Searcher:
             cos = self.pooled @ pooled
             top = torch.topk(cos, k_clips)
             # Caption MaxSim: every caption token against the motion's patches, mean per caption.
-            best = (self.caption_emb @ m.T).amax(1)  # (C_tok,)
+            sim = self.caption_emb @ m.T  # (C_tok, P)
+            best = sim.amax(1)  # (C_tok,)
             sums = torch.zeros(len(idx.caption_texts))
             owner = torch.from_numpy(np.repeat(np.arange(len(idx.caption_texts)),
                                                np.diff(idx.caption_offsets)))
             sums.index_add_(0, owner, best)
-            cap = sums / torch.from_numpy(np.diff(idx.caption_offsets)).clamp(min=1)
+            n_tok = torch.from_numpy(np.diff(idx.caption_offsets))
+            cap = sums / n_tok.clamp(min=1)
+            if self.coverage > 0 and len(owner):
+                # Each patch's best word within each caption, then the mean over patches.
+                per = torch.full((len(cap), sim.shape[1]), -torch.inf).scatter_reduce(
+                    0, owner[:, None].expand_as(sim), sim, "amax")
+                patches = torch.where(n_tok > 0, per.mean(1), torch.zeros(len(cap)))
+                cap = (cap + self.coverage * patches) / (1 + self.coverage)
             ctop = torch.topk(cap, min(k, len(idx.caption_texts)))  # none while pending
         captions = [(idx.caption_texts[c], float(v), int(idx.caption_owner[c]))
                     for v, c in zip(ctop.values.tolist(), ctop.indices.tolist())]

@@ -31,12 +31,18 @@ class ModelConfig:
     scorer: str = "maxsim"  # "maxsim" (token x patch) or "global" (pooled, cosine)
     logit_scale_init: float = 1 / 0.07
     logit_scale_max: float = 100.0
+    # MaxSim only: weight of the patch-to-word half of the score (0 = the paper's MaxSim, words
+    # only). See `model.maxsim`.
+    coverage_weight: float = 0.0
     # Faithful explanations: give every output patch its body-part identity back.
     # "part_embed": a learned vector per part added after the ViT; "patch_skip": the patch's own
     # (pre-transformer) patch embedding added back to its output token; "both".
     part_identity: str = "none"
     # Training-only pooled heads for `TrainConfig.global_aux_weight` (never used to score).
     global_aux: bool = False
+    # ... or none: the pooled loss goes through the MaxSim projections themselves, so its dense
+    # gradient shapes the very space the words and patches are matched in.
+    global_aux_shared: bool = False
 
     def __post_init__(self) -> None:
         if self.scorer not in SCORERS:
@@ -44,6 +50,8 @@ class ModelConfig:
         if self.part_identity not in PART_IDENTITY:
             raise ValueError(f"part_identity must be one of {PART_IDENTITY}, "
                              f"got {self.part_identity!r}")
+        if self.coverage_weight < 0:
+            raise ValueError("coverage_weight must be >= 0")
         if self.band_width * 14 != 224:
             raise ValueError("band_width must be 16: 14 bands make the 224-pixel image")
 

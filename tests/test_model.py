@@ -15,7 +15,7 @@ from motion_retrieval.losses import (
     mask_tokens,
     token_diversity_loss,
 )
-from motion_retrieval.model import RetrievalModel
+from motion_retrieval.model import RetrievalModel, maxsim
 from motion_retrieval.sampler import group_batches, random_batches
 
 
@@ -41,17 +41,18 @@ def _motion(b: int, blocks: list[int], seed: int = 0):
     return x, bm
 
 
-def brute_maxsim(t, tm, m, mm) -> torch.Tensor:
+def brute_maxsim(t, tm, m, mm, coverage: float = 0.0) -> torch.Tensor:
     out = torch.zeros(len(t), len(m))
     for a in range(len(t)):
         for b in range(len(m)):
-            vals = []
-            for i in range(t.shape[1]):
-                if not tm[a, i]:
-                    continue
-                best = max(float(t[a, i] @ m[b, p]) for p in range(m.shape[1]) if mm[b, p])
-                vals.append(best)
+            words = [i for i in range(t.shape[1]) if tm[a, i]]
+            patches = [p for p in range(m.shape[1]) if mm[b, p]]
+            vals = [max(float(t[a, i] @ m[b, p]) for p in patches) for i in words]
             out[a, b] = sum(vals) / len(vals) if vals else 0.0
+            if coverage and words:
+                per_patch = [max(float(t[a, i] @ m[b, p]) for i in words) for p in patches]
+                out[a, b] = (out[a, b] + coverage * sum(per_patch) / len(per_patch)) / (
+                    1 + coverage)
     return out
 
 
@@ -95,10 +96,31 @@ def test_maxsim_matches_brute_force():
     tm[:, 0] = True
     mm = torch.rand(4, 12, generator=g) > 0.4
     mm[:, 0] = True
-    fast = RetrievalModel.score(t, tm, m, mm)
+    fast = maxsim(t, tm, m, mm)
     assert torch.allclose(fast, brute_maxsim(t, tm, m, mm), atol=1e-5)
     # the chunked path (tiny chunks) gives the same numbers
-    assert torch.allclose(RetrievalModel.score(t, tm, m, mm, chunk=7), fast, atol=1e-6)
+    assert torch.allclose(maxsim(t, tm, m, mm, chunk=7), fast, atol=1e-6)
+    cov = maxsim(t, tm, m, mm, coverage=0.5)
+    assert torch.allclose(cov, brute_maxsim(t, tm, m, mm, coverage=0.5), atol=1e-5)
+    assert torch.allclose(maxsim(t, tm, m, mm, chunk=7, coverage=0.5), cov, atol=1e-6)
+    assert not torch.allclose(cov, fast, atol=1e-3)
+
+
+def test_coverage_tells_a_motion_from_its_superset():
+    # "hops" against a clip that only hops and one that hops then raises a hand: every word
+    # finds its patch in both, so words-only MaxSim ties; the patch half prefers the first.
+    hop, raise_, pad = torch.eye(3)
+    t = hop[None, None]
+    tm = torch.ones(1, 1, dtype=torch.bool)
+    m = torch.stack([torch.stack([hop, hop, pad]), torch.stack([hop, raise_, hop])])
+    mm = torch.tensor([[True, True, False], [True, True, True]])
+    words = maxsim(t, tm, m, mm)
+    assert words[0, 0] == words[0, 1] == pytest.approx(1.0)
+    both = maxsim(t, tm, m, mm, coverage=1.0)[0]
+    assert both[0].item() == pytest.approx(1.0)  # the padding patch is not asked to match
+    assert both[1].item() == pytest.approx((1 + 2 / 3) / 2)
+    # A caption with no valid word still scores 0, with or without coverage.
+    assert maxsim(t, torch.zeros(1, 1, dtype=torch.bool), m, mm, coverage=1.0).abs().max() == 0
 
 
 def test_padding_patches_never_win():
@@ -106,7 +128,7 @@ def test_padding_patches_never_win():
     tok = torch.tensor([[[1.0, 0.0, 0.0]]])
     m = torch.tensor([[[0.0, 1.0, 0.0], [0.6, 0.8, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]])
     mm = torch.tensor([[True, True, False, False]])
-    score = RetrievalModel.score(tok, torch.ones(1, 1, dtype=torch.bool), m, mm)
+    score = maxsim(tok, torch.ones(1, 1, dtype=torch.bool), m, mm)
     assert score.item() == pytest.approx(0.6)
     sim = RetrievalModel.similarity_maps(tok[0], m[0], mm[0])
     assert sim.argmax(-1).item() == 1 and torch.isinf(sim[0, 2:]).all()
@@ -301,6 +323,25 @@ def test_aux_global_score_pools_through_its_own_heads():
         RetrievalModel(tiny().model).aux_global_score(tok, mask, hidden, valid)
 
 
+def test_shared_aux_pools_through_the_maxsim_projections():
+    torch.manual_seed(0)
+    cfg = apply_overrides(tiny(), ["global_aux_weight=1", "model.global_aux_shared=true"])
+    m = RetrievalModel(cfg.model).eval()
+    assert not hasattr(m, "aux_motion_projection") and not hasattr(m, "aux_text_projection")
+    x, bm = _motion(2, [14, 3])
+    with torch.no_grad():
+        tok, mask = m.motion_features(x, bm)
+        hidden, valid = m.text_features(m.tokenize(["walk forward", "jump twice"]))
+        s = m.aux_global_score(tok, mask, hidden, valid)
+        # The mean of the projected patches points where the projection of their mean does.
+        emb = m.motion_projection(tok)
+        mp = torch.stack([emb[i][mask[i]].mean(0) for i in range(2)])
+        tp = torch.stack([m.text_projection(hidden)[i][valid[i]].mean(0) for i in range(2)])
+        ref = (torch.nn.functional.normalize(tp, dim=-1)
+               @ torch.nn.functional.normalize(mp, dim=-1).T)
+    assert torch.allclose(s, ref, atol=1e-5)
+
+
 def test_soft_maxsim_tends_to_the_max_and_spreads_gradient():
     torch.manual_seed(0)
     t = torch.nn.functional.normalize(torch.randn(3, 5, 8), dim=-1)
@@ -309,9 +350,9 @@ def test_soft_maxsim_tends_to_the_max_and_spreads_gradient():
     tm[2, 3:] = False
     mm = torch.ones(4, 7, dtype=torch.bool)
     mm[1, 4:] = False
-    hard = RetrievalModel.score(t, tm, m, mm)
-    cold = RetrievalModel.score(t, tm, m, mm, tau=1e-4)
-    warm = RetrievalModel.score(t, tm, m, mm, tau=0.5)
+    hard = maxsim(t, tm, m, mm)
+    cold = maxsim(t, tm, m, mm, tau=1e-4)
+    warm = maxsim(t, tm, m, mm, tau=0.5)
     assert torch.allclose(cold, hard, atol=1e-4)
     assert bool((warm <= hard + 1e-6).all()) and not torch.allclose(warm, hard, atol=1e-3)
     assert torch.isfinite(warm).all()

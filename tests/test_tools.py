@@ -46,3 +46,14 @@ def test_results_table_reads_recorded_runs(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| myrun"))
     assert "12.3" in row and "91.3" in row
     assert "–" in row  # the missing grounding columns
+
+
+def test_error_analysis_runs_as_a_script_from_anywhere(tmp_path):
+    # README runs it as `python tools/error_analysis.py`; the package is not pip-installed.
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(TOOLS / "error_analysis.py"), "--help"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "top-1 misses" in out.stdout

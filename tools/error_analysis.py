@@ -14,11 +14,14 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
+# Run as a script from anywhere: the package is the repository itself, not an installed one.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from motion_retrieval.checkpoint import load_checkpoint
 from motion_retrieval.metrics import retrieval_metrics
 from motion_retrieval.text_alignment import content_words, word_token_groups
