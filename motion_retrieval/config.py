@@ -154,6 +154,7 @@ def faithful() -> TrainConfig:
     cfg.token_diversity_weight = 0.1
     cfg.grounding_weight = 0.5
     cfg.global_aux_weight = 1.0  # chosen on validation (README "Results")
+    cfg.lr_head = 1e-3  # projections + logit scale; chosen on validation (README "Results")
     cfg.model.global_aux = True  # its training-only heads
     return cfg
 

@@ -3,7 +3,9 @@
 # `cpu` preset, 6 epochs, one thread each, run side by side on 2 cores), evaluated on the test
 # splits of the procedural corpus and of Bandai-Namco. Checkpoints are chosen on validation only.
 # (faithful_nogr of the table: --config faithful --set grounding_weight=0 global_aux_weight=0;
-# faithful_soft: --config faithful --set soft_max_tau=0.1 soft_max_tau_end=0.01.)
+# faithful_soft: --config faithful --set soft_max_tau=0.1 soft_max_tau_end=0.01;
+# faithful_aux: --config faithful --set lr_head=3e-4; global_lrhead: the global row + lr_head=1e-3;
+# faithful_cov05: --config faithful --set lr_head=3e-4 model.coverage_weight=0.5.)
 #
 #   bash tools/ablation.sh            # ~100 minutes on 2 CPU cores (two runs at a time)
 #   EPOCHS=1 bash tools/ablation.sh   # a quick smoke version
