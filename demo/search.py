@@ -98,7 +98,7 @@ class Searcher:
         self.stats = stats
         self.index = index
         self.chunk_rows = chunk_rows
-        self.coverage = float(getattr(model.cfg, "coverage_weight", 0.0))
+        self.coverage = float(model.cfg.coverage_weight)
         # The tokenizer (Rust, stateful truncation) must not run in two threads at once.
         self.text_lock = threading.Lock()
         n_valid = index.patch_mask.sum(1).astype(np.int64)
