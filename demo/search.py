@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from motion_retrieval.index import GalleryIndex
+from motion_retrieval.model import with_coverage
 
 MAX_QUERY_CHARS = 300
 MAX_QUERY_TOKENS = 64
@@ -165,7 +166,7 @@ class Searcher:
                     sim = torch.nn.functional.linear(block, q).view(c, n, -1)
                     score = sim.amax(1).mean(1)
                     if cov > 0:  # see motion_retrieval.model.maxsim
-                        score = (score + cov * sim.amax(2).mean(1)) / (1 + cov)
+                        score = with_coverage(score, sim.amax(2).mean(1), cov)
                     ranked[first + s:first + s + c] = score
         out = torch.empty_like(ranked)
         out[torch.from_numpy(self.order)] = ranked
@@ -225,7 +226,7 @@ class Searcher:
                 per = torch.full((len(cap), sim.shape[1]), -torch.inf).scatter_reduce(
                     0, owner[:, None].expand_as(sim), sim, "amax")
                 patches = torch.where(n_tok > 0, per.mean(1), torch.zeros(len(cap)))
-                cap = (cap + self.coverage * patches) / (1 + self.coverage)
+                cap = with_coverage(cap, patches, self.coverage)
             ctop = torch.topk(cap, min(k, len(idx.caption_texts)))  # none while pending
         captions = [(idx.caption_texts[c], float(v), int(idx.caption_owner[c]))
                     for v, c in zip(ctop.values.tolist(), ctop.indices.tolist())]

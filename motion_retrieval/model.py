@@ -34,6 +34,11 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor, keepdim: bool = False) -> t
     return (x * w).sum(1, keepdim=keepdim) / w.sum(1, keepdim=keepdim).clamp(min=1)
 
 
+def with_coverage(words: torch.Tensor, patches: torch.Tensor, coverage: float) -> torch.Tensor:
+    """The score from its word half and its patch half (see `maxsim`)."""
+    return (words + coverage * patches) / (1 + coverage)
+
+
 def maxsim(t_emb: torch.Tensor, t_mask: torch.Tensor, m_emb: torch.Tensor,
            m_mask: torch.Tensor, chunk: int = 50_000_000, tau: float = 0.0,
            coverage: float = 0.0) -> torch.Tensor:
@@ -69,7 +74,7 @@ def maxsim(t_emb: torch.Tensor, t_mask: torch.Tensor, m_emb: torch.Tensor,
             keep = pm[:, :, 0, :] & t_mask.any(1)[:, None, None]  # (Bt, b, P)
             per_patch = torch.where(keep, per_patch, torch.zeros_like(per_patch))
             patches = per_patch.sum(-1) / m_mask[s:s + step].sum(1).clamp(min=1).to(sim.dtype)
-            words = (words + coverage * patches) / (1 + coverage)
+            words = with_coverage(words, patches, coverage)
         out.append(words)
     return torch.cat(out, dim=1)
 
