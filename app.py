@@ -37,6 +37,9 @@ INTRO = """# Fine-grained motion retrieval you can inspect
 Describe a motion. Each result is scored by **MaxSim**: every word finds its best-matching
 patch (one body part during ~0.8 s) of the motion's joint-angle image. **Hover a word** to see
 its 14 x 14 map (time x body part), the joints it matched and when."""
+HYBRID = """<small>This model's score also counts how well the **whole clip** matches the whole
+sentence (weight {w:g}; it reads quantities no single 0.8 s patch holds, such as how far a turn
+goes). Each result shows both parts; the word maps explain the first.</small>"""
 
 
 UPLOAD = "__upload__"  # the mesh view's choice for the last uploaded motion
@@ -136,6 +139,8 @@ def build_ui(engine: Engine) -> gr.Blocks:
 
     with gr.Blocks(title="Motion retrieval") as ui:
         gr.Markdown(INTRO)
+        if engine.whole_clip_weight > 0:
+            gr.Markdown(HYBRID.format(w=engine.whole_clip_weight))
         if engine.random_model:
             gr.Markdown(f"> ⚠️ **{engine.model_label}**")
         gr.Markdown(f"<small>Model: {engine.model_label} · Gallery: {engine.gallery_label}"

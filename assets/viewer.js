@@ -299,6 +299,7 @@ function render(root, data) {
       e.rank ? h("b", { text: `#${e.rank} ` }) : null,
       h("span", { class: "mr-caption", text: e.caption }),
       e.score !== null ? h("span", { class: "mr-score", text: ` score ${e.score.toFixed(3)}` }) : null,
+      e.parts ? h("span", { class: "mr-parts", title: "A hybrid model's score mixes the words' best patches (what the map shows) with the match of the whole clip to the whole sentence", text: ` (words' best patches ${e.parts.maxsim.toFixed(3)}, whole clip ${e.parts.whole.toFixed(3)})` }) : null,
       h("code", { text: ` ${e.id === e.caption ? "" : e.id} (${e.seconds.toFixed(1)} s)` }),
     ].filter(Boolean));
     slider.max = Math.max(0, big.n - 1);

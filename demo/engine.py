@@ -68,6 +68,11 @@ class Engine:
     # Cleared while the gallery's caption embeddings (motion -> text only) are being encoded.
     captions_ready: threading.Event = field(default_factory=_set_event)
 
+    @property
+    def whole_clip_weight(self) -> float:
+        """> 0 for a hybrid model: its score mixes MaxSim with a whole-clip cosine."""
+        return self.searcher.whole_weight
+
     # ---------------------------------------------------------------- queries
     def search_text(self, query: str, k: int = 5) -> dict:
         """Viewer payload (see payload.text_payload); raises QueryError with a readable message."""
@@ -264,8 +269,11 @@ def load_engine(checkpoint: str | Path | None = None, gallery: str | Path | None
     progress(f"loading the model from {ckpt}")
     model, stats, meta = load_checkpoint(ckpt)
     random_model = bool(meta.get("random_init"))
+    scorer = model.cfg.scorer
+    if model.cfg.scorer == "maxsim" and model.cfg.whole_clip_weight > 0:
+        scorer = f"maxsim + whole clip x{model.cfg.whole_clip_weight:g}"
     label = RANDOM_LABEL if random_model else f"{ckpt.name} ({model.cfg.vit_name}, " \
-        f"{model.cfg.text_model}, {model.cfg.scorer})"
+        f"{model.cfg.text_model}, {scorer})"
 
     if gallery and Path(gallery).is_file():
         index = load_index(gallery)

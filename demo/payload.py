@@ -102,6 +102,8 @@ def text_payload(result, index, model_label: str = "") -> dict:
     results = []
     for hit in result.hits:
         entry = clip_entry(index, hit.index, hit.score, hit.rank)
+        if hit.maxsim is not None:  # a hybrid model: what the maps explain, and what not
+            entry["parts"] = {"maxsim": round(hit.maxsim, 4), "whole": round(hit.whole, 4)}
         entry["words"] = ([word_explanation(m, entry["n_frames"])
                            for m in word_maps(hit.maps, result.words)]
                           if hit.maps is not None else [])
@@ -143,6 +145,7 @@ def api_result(payload: dict) -> dict:
         "model": payload.get("model", ""),
         "results": [
             {"rank": r["rank"], "id": r["id"], "score": r["score"], "caption": r["caption"],
+             **({"parts": r["parts"]} if "parts" in r else {}),
              "words": [{"word": w, "part": e["part_name"], "part_label": e["part_label"],
                         "seconds": e["seconds"], "similarity": e["similarity"]}
                        for w, e in zip(payload["words"], r["words"])]}
@@ -160,6 +163,10 @@ def summary_markdown(payload: dict) -> str:
         return (f"Top result **{top['id']}** (score {top['score']:.3f}). This model scores whole "
                 "captions (global embedding), so there is no per-word map.")
     lines = [f"**Top result `{top['id']}`** (score {top['score']:.3f}): where each word matched"]
+    if "parts" in top:
+        lines[0] = (f"**Top result `{top['id']}`** (score {top['score']:.3f} = words' best "
+                    f"patches {top['parts']['maxsim']:.3f}, mixed with the whole-clip match "
+                    f"{top['parts']['whole']:.3f}): where each word matched")
     for word, e in zip(payload["words"], top["words"]):
         s0, s1 = e["seconds"]
         lines.append(f"- **{word}** → {e['part_label']}, {s0:.1f}–{s1:.1f} s "

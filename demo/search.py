@@ -5,10 +5,14 @@ only, in float32. The searcher keeps them as one contiguous matrix with the clip
 many valid patches they have, so each run of equal counts is a few plain GEMMs followed by a max
 over patches (a reshape, no gather) and a mean over tokens (plus, for models trained with a
 coverage weight, a max over tokens and a mean over patches); nothing is approximated. Maps are
-computed for the top-k results only.
+computed for the top-k results only. A hybrid model (`whole_clip_weight` w > 0) adds the cosine
+of the query's and each clip's whole-clip vectors, (maxsim + w * whole) / (1 + w), as its
+`RetrievalModel.score` does; each hit keeps both parts, so the app can say how much of the score
+the word maps explain.
 
 Motion -> motion uses the cosine of mean-pooled patch embeddings (cheap, and stable for clips
-of different lengths); motion -> caption uses MaxSim of each gallery caption against the motion.
+of different lengths); motion -> caption uses the model's score (MaxSim, plus the whole-clip part
+of a hybrid model) of each gallery caption against the motion.
 """
 from __future__ import annotations
 
@@ -44,6 +48,9 @@ class TextHit:
     id: str
     score: float
     maps: np.ndarray | None  # (L_valid, P) cosines, -inf on padding patches; None for P = 1
+    # A hybrid model's two parts (score = (maxsim + w * whole) / (1 + w)); None otherwise.
+    maxsim: float | None = None
+    whole: float | None = None
 
 
 @dataclass
@@ -100,6 +107,11 @@ class Searcher:
         self.index = index
         self.chunk_rows = chunk_rows
         self.coverage = float(model.cfg.coverage_weight)
+        self.whole_weight = float(getattr(model.cfg, "whole_clip_weight", 0.0))
+        if self.whole_weight > 0 and not index.has_whole:
+            raise ValueError("this model adds a whole-clip score but the gallery index has no "
+                             "whole-clip vectors: rebuild the index with this checkpoint")
+        self.whole = torch.from_numpy(index.whole.astype(np.float32))
         # The tokenizer (Rust, stateful truncation) must not run in two threads at once.
         self.text_lock = threading.Lock()
         n_valid = index.patch_mask.sum(1).astype(np.int64)
@@ -126,10 +138,12 @@ class Searcher:
     def refresh_captions(self) -> None:
         """Take up the index's caption embeddings (after index.add_captions filled them in)."""
         self.caption_emb = torch.from_numpy(self.index.caption_emb.astype(np.float32))
+        self.caption_whole = torch.from_numpy(self.index.caption_whole.astype(np.float32))
 
     # -------------------------------------------------------------------- text
-    def encode_query(self, query: str) -> tuple[torch.Tensor, list[str], list[Word]]:
-        """(L_valid, D) token embeddings, the word pieces and the words of a checked query."""
+    def encode_query(self, query: str):
+        """(L_valid, D) token embeddings, the word pieces and the words of a checked query, and
+        its (D,) whole-caption vector (None unless the model is hybrid)."""
         query = check_query(query)
         model = self.model
         limit = min(MAX_QUERY_TOKENS, model.cfg.text_max_length)
@@ -140,19 +154,34 @@ class Searcher:
                                  f"{limit}")
             with torch.inference_mode():
                 batch = model.tokenize([query])
-                emb, mask = model.encode_tokens(batch)
+                emb, mask, whole = model.encode_tokens_whole(batch)
+        whole = None if whole is None else whole[0].float()
         valid = batch["valid"][0].cpu().numpy().astype(bool)
         if model.cfg.scorer == "global":
-            return emb[0][mask[0]].float(), [query], [Word(query, [0])]
+            return emb[0][mask[0]].float(), [query], [Word(query, [0])], whole
         rows = np.flatnonzero(valid)
         if len(rows) == 0:
             raise QueryError("the query has no words the model can read")
         tokens = [batch["tokens"][0][r] for r in rows]
         offsets = [tuple(int(v) for v in batch["offsets"][0][r]) for r in rows]
-        return emb[0][torch.from_numpy(rows)].float(), tokens, group_words(query, offsets)
+        return (emb[0][torch.from_numpy(rows)].float(), tokens, group_words(query, offsets),
+                whole)
 
-    def scores(self, q: torch.Tensor) -> torch.Tensor:
-        """(N,) exact MaxSim of the (L, D) query against every gallery clip."""
+    def scores(self, q: torch.Tensor, q_whole: torch.Tensor | None = None) -> torch.Tensor:
+        """(N,) the model's exact score of the query ((L, D) tokens and, for a hybrid model, its
+        (D,) whole-caption vector) against every gallery clip."""
+        local = self.maxsim_scores(q)
+        return local if self.whole_weight == 0 else self.hybrid(local, self.whole, q_whole)
+
+    def hybrid(self, local: torch.Tensor, whole: torch.Tensor, q_whole) -> torch.Tensor:
+        """(maxsim + w * whole) / (1 + w) with whole = rows of `whole` against `q_whole`."""
+        if q_whole is None:
+            raise ValueError("a hybrid model's score needs the query's whole-clip vector")
+        with torch.inference_mode():
+            return with_coverage(local, whole @ q_whole.float(), self.whole_weight)
+
+    def maxsim_scores(self, q: torch.Tensor) -> torch.Tensor:
+        """(N,) exact MaxSim (with the model's coverage) of the (L, D) query against every clip."""
         ranked = torch.full((len(self.index),), -torch.inf)
         q = q.float().contiguous()
         cov = self.coverage
@@ -184,29 +213,34 @@ class Searcher:
 
     def search_text(self, query: str, k: int = 5) -> TextSearch:
         k = check_k(k, len(self.index))
-        q, tokens, words = self.encode_query(query)
-        s = self.scores(q)
+        q, tokens, words, q_whole = self.encode_query(query)
+        local = self.maxsim_scores(q)
+        s = local if self.whole_weight == 0 else self.hybrid(local, self.whole, q_whole)
         top = torch.topk(s, k)
         hits = []
         for rank, (score, i) in enumerate(zip(top.values.tolist(), top.indices.tolist()), 1):
             maps = self.maps(q, i) if self.index.num_patches > 1 else None
-            hits.append(TextHit(rank, i, self.index.ids[i], float(score), maps))
+            parts = ((float(local[i]), float(self.whole[i] @ q_whole))
+                     if self.whole_weight > 0 else (None, None))
+            hits.append(TextHit(rank, i, self.index.ids[i], float(score), maps, *parts))
         return TextSearch(query.strip(), tokens, words, hits)
 
     # ------------------------------------------------------------------ motion
-    def encode_joints(self, joints: np.ndarray) -> tuple[torch.Tensor, int]:
-        """(n_valid, D) patch embeddings of one (T, 22, 3) motion, and its frame count."""
+    def encode_joints(self, joints: np.ndarray):
+        """(n_valid, D) patch embeddings of one (T, 22, 3) motion, its frame count, and its (D,)
+        whole-clip vector (None unless the model is hybrid)."""
         from motion_retrieval.features import motion_to_input
 
         x, block_mask, n_frames = motion_to_input(np.asarray(joints, np.float32), self.stats)
         with torch.inference_mode():
-            emb, mask = self.model.encode_motion(torch.as_tensor(x)[None].float(),
-                                                 torch.as_tensor(block_mask)[None].bool())
-        return emb[0][mask[0]].float(), int(n_frames)
+            emb, mask, whole = self.model.encode_motion_whole(
+                torch.as_tensor(x)[None].float(), torch.as_tensor(block_mask)[None].bool())
+        return (emb[0][mask[0]].float(), int(n_frames),
+                None if whole is None else whole[0].float())
 
     def search_motion(self, joints: np.ndarray, k: int = 5) -> MotionSearch:
         k_clips = check_k(k, len(self.index))
-        m, n_frames = self.encode_joints(joints)
+        m, n_frames, m_whole = self.encode_joints(joints)
         idx = self.index
         with torch.inference_mode():
             pooled = torch.nn.functional.normalize(m.mean(0), dim=0)
@@ -227,6 +261,8 @@ class Searcher:
                     0, owner[:, None].expand_as(sim), sim, "amax")
                 patches = torch.where(n_tok > 0, per.mean(1), torch.zeros(len(cap)))
                 cap = with_coverage(cap, patches, self.coverage)
+            if self.whole_weight > 0 and len(cap):
+                cap = self.hybrid(cap, self.caption_whole, m_whole)
             ctop = torch.topk(cap, min(k, len(idx.caption_texts)))  # none while pending
         captions = [(idx.caption_texts[c], float(v), int(idx.caption_owner[c]))
                     for v, c in zip(ctop.values.tolist(), ctop.indices.tolist())]

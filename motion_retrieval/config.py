@@ -43,6 +43,11 @@ class ModelConfig:
     # ... or none: the pooled loss goes through the MaxSim projections themselves, so its dense
     # gradient shapes the very space the words and patches are matched in.
     global_aux_shared: bool = False
+    # MaxSim only: weight w of the whole-clip cosine (pooled words against pooled patches,
+    # through the global_aux heads) in the score, (maxsim + w * whole) / (1 + w). 0 = pure
+    # MaxSim. Chosen on the validation split after training (`python -m motion_retrieval
+    # hybrid`); see `RetrievalModel.score`.
+    whole_clip_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.scorer not in SCORERS:
@@ -52,6 +57,13 @@ class ModelConfig:
                              f"got {self.part_identity!r}")
         if self.coverage_weight < 0:
             raise ValueError("coverage_weight must be >= 0")
+        if self.whole_clip_weight < 0:
+            raise ValueError("whole_clip_weight must be >= 0")
+        if self.whole_clip_weight > 0 and self.scorer != "maxsim":
+            raise ValueError("whole_clip_weight is for MaxSim models (scorer=maxsim)")
+        if self.whole_clip_weight > 0 and not self.global_aux:
+            raise ValueError("whole_clip_weight > 0 needs the whole-clip heads "
+                             "(model.global_aux=true, trained with global_aux_weight > 0)")
         if self.band_width * 14 != 224:
             raise ValueError("band_width must be 16: 14 bands make the 224-pixel image")
 

@@ -139,6 +139,8 @@ def evaluate_checkpoint(model, stats: dict, dataset_clips: Sequence, batch_size:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     to_input = to_input or _default_to_input()
     queries = [c.captions[0] for c in clips]
+    from .model import is_hybrid
+    hybrid = is_hybrid(model)
     device = getattr(model, "device", None) or next(iter(model.parameters())).device
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
@@ -148,12 +150,17 @@ def evaluate_checkpoint(model, stats: dict, dataset_clips: Sequence, batch_size:
     patches = 0
     try:
         with torch.no_grad():
-            embs, masks = [], []
+            embs, masks, wholes = [], [], []
             for s in range(0, len(clips), batch_size):
-                e, m, _ = model.encode_text(queries[s:s + batch_size])
+                if hybrid:
+                    e, m, _, w = model.encode_text_whole(queries[s:s + batch_size])
+                    wholes.append(w)
+                else:
+                    e, m, _ = model.encode_text(queries[s:s + batch_size])
                 embs.append(e)
                 masks.append(m)
             t_emb, t_mask = _pad_cat(embs, masks)
+            t_whole = torch.cat(wholes) if hybrid else None
             columns = []
             for s in range(0, len(clips), batch_size):
                 batch = clips[s:s + batch_size]
@@ -162,8 +169,14 @@ def evaluate_checkpoint(model, stats: dict, dataset_clips: Sequence, batch_size:
                                     device=device)
                 bm = torch.as_tensor(np.stack([i[1] for i in inputs]), dtype=torch.bool,
                                      device=device)
-                m_emb, m_mask = model.encode_motion(x, bm)
-                columns.append(model.score(t_emb, t_mask, m_emb, m_mask).float().cpu())
+                if hybrid:
+                    m_emb, m_mask, m_whole = model.encode_motion_whole(x, bm)
+                    score = model.score(t_emb, t_mask, m_emb, m_mask, t_whole=t_whole,
+                                        m_whole=m_whole)
+                else:
+                    m_emb, m_mask = model.encode_motion(x, bm)
+                    score = model.score(t_emb, t_mask, m_emb, m_mask)
+                columns.append(score.float().cpu())
                 patches = m_emb.shape[1]
                 if grounding and m_emb.shape[1] == metrics.NUM_PATCHES:
                     _ground_batch(model, batch, m_emb, m_mask, phrases, arm)

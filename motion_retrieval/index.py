@@ -11,6 +11,8 @@ What it holds (clip order everywhere):
   relative to the pelvis's ground position `root_xz` (F, 2) float32 (fp16 alone would lose
   millimetres a few metres from the origin).
 - `n_frames` (N,): clip lengths at 20 fps.
+- `whole` (N, D) and `caption_whole` (C, D) fp16: the whole-clip / whole-caption vectors of a
+  hybrid model (`ModelConfig.whole_clip_weight` > 0); zero rows for any other model.
 - JSON in the header: ids, captions per clip, labels, and `meta` (checkpoint fingerprint, ...).
 
 `python -m motion_retrieval index build --checkpoint CKPT --data DIR --out FILE` writes one;
@@ -48,10 +50,17 @@ class GalleryIndex:
     n_frames: np.ndarray                 # (N,) int64
     meta: dict = field(default_factory=dict)
     root_xz: np.ndarray | None = None    # (F, 2) float32 pelvis ground position
+    whole: np.ndarray | None = None      # (N, D) fp16 whole-clip vectors (hybrid models), or 0 rows
+    caption_whole: np.ndarray | None = None  # (C, D) fp16 whole-caption vectors, or 0 rows
 
     def __post_init__(self) -> None:
         if self.root_xz is None:
             self.root_xz = np.zeros((len(self.joints), 2), np.float32)
+        dim = self.pooled.shape[1]
+        if self.whole is None:
+            self.whole = np.zeros((0, dim), np.float16)
+        if self.caption_whole is None:
+            self.caption_whole = np.zeros((0, dim), np.float16)
         self._check()
 
     def _check(self) -> None:
@@ -65,6 +74,8 @@ class GalleryIndex:
             (len(self.root_xz) == len(self.joints), "root_xz"),
             (len(self.caption_offsets) == len(self.caption_texts) + 1, "caption_offsets"),
             (len(self.caption_owner) == len(self.caption_texts), "caption_owner"),
+            (len(self.whole) in (0, n), "whole"),
+            (len(self.caption_whole) in (0, len(self.caption_texts)), "caption_whole"),
         ]
         bad = [name for ok, name in checks if not ok]
         if bad:
@@ -76,6 +87,11 @@ class GalleryIndex:
     @property
     def dim(self) -> int:
         return int(self.pooled.shape[1])
+
+    @property
+    def has_whole(self) -> bool:
+        """Whether the index holds whole-clip vectors (built with a hybrid model)."""
+        return len(self.whole) == len(self.ids) and len(self.ids) > 0
 
     @property
     def num_patches(self) -> int:
@@ -113,6 +129,8 @@ def save_index(index: GalleryIndex, path: str | Path) -> Path:
         "joint_offsets": np.ascontiguousarray(index.joint_offsets, dtype=np.int64),
         "root_xz": np.ascontiguousarray(index.root_xz, dtype=np.float32),
         "n_frames": np.ascontiguousarray(index.n_frames, dtype=np.int64),
+        "whole": np.ascontiguousarray(index.whole, dtype=np.float16),
+        "caption_whole": np.ascontiguousarray(index.caption_whole, dtype=np.float16),
     }
     header = {
         "format": "motion-retrieval-gallery",
@@ -163,6 +181,8 @@ def load_index(path: str | Path) -> GalleryIndex:
         n_frames=t["n_frames"],
         meta=json.loads(header["meta"]),
         root_xz=t["root_xz"],
+        whole=t.get("whole"),  # absent from indexes written before hybrid models
+        caption_whole=t.get("caption_whole"),
     )
 
 
@@ -191,31 +211,37 @@ def _concat(parts: Sequence[np.ndarray], dim: int, dtype) -> tuple[np.ndarray, n
 
 
 def encode_motions(model, stats, joints_list: Sequence[np.ndarray], batch_size: int = 32,
-                   progress=None) -> tuple[list[np.ndarray], np.ndarray]:
-    """Encode clips: per clip the (n_valid, D) valid patch embeddings, and the (N, P) masks."""
+                   progress=None) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Encode clips: per clip the (n_valid, D) valid patch embeddings, the (N, P) masks and the
+    (N, D) whole-clip vectors (0 rows unless the model is hybrid)."""
     import torch
 
     from .features import motion_to_input
 
-    embs, masks = [], []
+    embs, masks, wholes = [], [], []
     for start in range(0, len(joints_list), batch_size):
         chunk = joints_list[start:start + batch_size]
         xs, bms = zip(*[motion_to_input(j, stats)[:2] for j in chunk])
         x = torch.as_tensor(np.stack(xs), dtype=torch.float32)
         bm = torch.as_tensor(np.stack(bms), dtype=torch.bool)
         with torch.inference_mode():
-            emb, mask = model.encode_motion(x, bm)
+            emb, mask, whole = model.encode_motion_whole(x, bm)
         emb, mask = emb.float().numpy(), mask.numpy().astype(bool)
         embs.extend(e[m] for e, m in zip(emb, mask))
         masks.append(mask)
+        if whole is not None:
+            wholes.append(whole.float().numpy())
         if progress:
             progress(min(start + batch_size, len(joints_list)), len(joints_list), "motions")
-    return embs, np.concatenate(masks) if masks else np.zeros((0, 0), bool)
+    dim = int(model.cfg.embed_dim)
+    return (embs, np.concatenate(masks) if masks else np.zeros((0, 0), bool),
+            np.concatenate(wholes) if wholes else np.zeros((0, dim), np.float32))
 
 
 def encode_captions(model, texts: Sequence[str], batch_size: int = 64,
-                    progress=None, lock=None) -> list[np.ndarray]:
-    """Per caption, the (L_valid, D) token embeddings; progress(done, total, "captions").
+                    progress=None, lock=None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per caption, the (L_valid, D) token embeddings, and the (C, D) whole-caption vectors
+    (0 rows unless the model is hybrid); progress(done, total, "captions").
 
     `lock` (held for each batch) lets this share the model's tokenizer with a live searcher:
     fast tokenizers refuse concurrent use from two threads.
@@ -224,18 +250,24 @@ def encode_captions(model, texts: Sequence[str], batch_size: int = 64,
 
     import torch
 
+    from .model import is_hybrid
+
     out: list = [None] * len(texts)
+    wholes = np.zeros((len(texts) if is_hybrid(model) else 0, int(model.cfg.embed_dim)),
+                      np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
     for start in range(0, len(texts), batch_size):
         rows = order[start:start + batch_size]
         with lock or contextlib.nullcontext(), torch.inference_mode():
-            emb, mask, _ = model.encode_text([texts[i] for i in rows])
+            emb, mask, _, whole = model.encode_text_whole([texts[i] for i in rows])
         emb, mask = emb.float().numpy(), mask.numpy().astype(bool)
         for i, e, m in zip(rows, emb, mask):
             out[i] = e[m]
+        if whole is not None:
+            wholes[rows] = whole.float().numpy()
         if progress:
             progress(min(start + batch_size, len(texts)), len(texts), "captions")
-    return out
+    return out, wholes
 
 
 def distinct_captions(captions: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
@@ -256,9 +288,10 @@ def add_captions(index: GalleryIndex, model, progress=None, lock=None) -> Galler
     The caption fields are swapped in together at the end, so a reader never sees half of them.
     """
     texts, owner = distinct_captions(index.captions)
-    cap_list = encode_captions(model, texts, progress=progress, lock=lock)
+    cap_list, cap_whole = encode_captions(model, texts, progress=progress, lock=lock)
     caption_emb, caption_offsets = _concat(cap_list, (index.dim,), np.float16)
-    index.caption_texts, index.caption_emb = texts, caption_emb
+    index.caption_texts, index.caption_emb, index.caption_whole = (
+        texts, caption_emb, cap_whole.astype(np.float16))
     index.caption_offsets, index.caption_owner = caption_offsets, owner
     index.meta.pop("captions_pending", None)
     index._check()
@@ -278,7 +311,7 @@ def build_index(model, stats, clips, meta: dict | None = None, batch_size: int =
         raise ValueError("cannot build a gallery index from zero clips")
     model.eval()
     joints = [np.asarray(c.joints, dtype=np.float32) for c in clips]
-    patch_list, patch_mask = encode_motions(model, stats, joints, batch_size, progress)
+    patch_list, patch_mask, whole = encode_motions(model, stats, joints, batch_size, progress)
     dim = patch_list[0].shape[1]
     pooled = np.stack([p.mean(0) for p in patch_list])
     pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-8)
@@ -299,6 +332,7 @@ def build_index(model, stats, clips, meta: dict | None = None, batch_size: int =
         n_frames=np.asarray([len(j) for j in joints], dtype=np.int64),
         meta={**info, **(meta or {}), "captions_pending": True},
         root_xz=np.concatenate(roots).astype(np.float32),
+        whole=whole.astype(np.float16),
     )
     return add_captions(index, model, progress) if captions else index
 

@@ -110,6 +110,12 @@ def retrieval_metrics(scores: np.ndarray, query_captions: Sequence[str],
     }
 
 
+def rsum(result: dict) -> float:
+    """The model-selection number: the mean of text->motion and motion->text R@1 and R@5 of a
+    `retrieval_metrics` result."""
+    return float(np.mean([result[d][k] for d in ("t2m", "m2t") for k in ("R@1", "R@5")]))
+
+
 def batch_protocol(scores: np.ndarray, query_captions: Sequence[str],
                    gallery_captions: Sequence[str] | None = None, *, size: int = 32,
                    seed: int = 0, ks: Sequence[int] = KS, ties: str = "pessimistic") -> dict:

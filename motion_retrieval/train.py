@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from .config import TrainConfig, apply_overrides, get_config
+from .model import RetrievalModel, is_hybrid
 from .skeleton import BODY_PARTS, MIRROR_PARTS, NUM_PARTS, mirror_caption
 
 
@@ -213,8 +214,12 @@ def train_step(model, cfg: TrainConfig, ts: TrainSet, idx: list[int], rng, devic
         m_emb, m_mask = model.project_motion(m_tok, patch_mask)
         t_emb, t_mask = model.project_text(hidden, word_mask)
         positives = caption_positives(texts)
+        wholes = {}
+        if is_hybrid(model):  # fine-tuning a hybrid model: train the score it searches with
+            wholes = {"t_whole": model.text_whole(hidden, word_mask),
+                      "m_whole": model.motion_whole(m_tok, patch_mask)}
         logits = model.scale() * model.score(t_emb, t_mask, m_emb, m_mask,
-                                             tau=soft_max_tau(cfg, progress))
+                                             tau=soft_max_tau(cfg, progress), **wholes)
         out["nce"] = info_nce(logits, positives)
         if cfg.global_aux_weight > 0 and model.cfg.scorer == "maxsim":
             aux = model.scale() * model.aux_global_score(m_tok, patch_mask, hidden, word_mask)
@@ -245,30 +250,34 @@ def train_step(model, cfg: TrainConfig, ts: TrainSet, idx: list[int], rng, devic
 @torch.no_grad()
 def evaluate_set(model, ts: TrainSet, device, batch_size: int = 64) -> dict:
     """Validation: "All"-protocol R@k with each clip's first caption, and grounding accuracy."""
-    from .metrics import GroundedPhrase, grounding_score, retrieval_metrics
+    from .metrics import GroundedPhrase, grounding_score, retrieval_metrics, rsum
 
     model.eval()
-    m_embs, m_masks = [], []
+    m_embs, m_masks, m_wholes = [], [], []
     for s in range(0, len(ts), batch_size):
         x = torch.from_numpy(ts.x[s:s + batch_size]).to(device)
         bm = torch.from_numpy(ts.block_mask[s:s + batch_size]).to(device)
-        e, m = model.encode_motion(x, bm)
+        e, m, w = model.encode_motion_whole(x, bm)
         m_embs.append(e.float())
         m_masks.append(m)
+        m_wholes.append(w)
     m_emb, m_mask = torch.cat(m_embs), torch.cat(m_masks)
     texts = [c[0] for c in ts.captions]
     tok = model.tokenize(texts)
-    t_embs, t_masks = [], []
+    t_embs, t_masks, t_wholes = [], [], []
     for s in range(0, len(ts), batch_size):
         part = {k: (v[s:s + batch_size] if torch.is_tensor(v) else v) for k, v in tok.items()}
-        e, m = model.encode_tokens(part)
+        e, m, w = model.encode_tokens_whole(part)
         t_embs.append(e.float())
         t_masks.append(m)
+        t_wholes.append(w)
     t_emb, t_mask = torch.cat(t_embs), torch.cat(t_masks)
-    scores = model.score(t_emb, t_mask, m_emb, m_mask).cpu().numpy()
+    wholes = ({"t_whole": torch.cat(t_wholes).float(), "m_whole": torch.cat(m_wholes).float()}
+              if is_hybrid(model) else {})
+    scores = model.score(t_emb, t_mask, m_emb, m_mask, **wholes).cpu().numpy()
     res = retrieval_metrics(scores, texts)
     out = {f"val_{d}_{k}": res[d][k] for d in ("t2m", "m2t") for k in ("R@1", "R@5", "MedR")}
-    out["val_rsum"] = float(np.mean([res[d][k] for d in ("t2m", "m2t") for k in ("R@1", "R@5")]))
+    out["val_rsum"] = rsum(res)
     if model.cfg.scorer == "maxsim":
         phrases = []
         for i in range(len(ts)):
@@ -306,7 +315,6 @@ def train(cfg: TrainConfig, data: list[str], out: str | Path, resume: bool = Fal
     """Train and return the best validation metrics; see the module docstring for outputs."""
     from .angles import angle_stats
     from .checkpoint import load_checkpoint, load_optimizer, save_checkpoint, save_optimizer
-    from .model import RetrievalModel
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -40,14 +40,20 @@ def clips(n: int, seed: int = 0):
                  [CAPTIONS[i % len(CAPTIONS)], f"motion number {i}"]) for i in range(n)]
 
 
-def tiny_model():
+def tiny_model(whole_clip_weight: float = 0.0):
+    """A random `tiny` model; whole_clip_weight > 0 makes it hybrid (with whole-clip heads)."""
+    import dataclasses
+
     import torch
 
     from motion_retrieval.config import get_config
     from motion_retrieval.model import RetrievalModel
 
     torch.manual_seed(0)
-    return RetrievalModel(get_config("tiny").model).eval()
+    cfg = get_config("tiny").model
+    if whole_clip_weight > 0:
+        cfg = dataclasses.replace(cfg, global_aux=True, whole_clip_weight=whole_clip_weight)
+    return RetrievalModel(cfg).eval()
 
 
 STATS = {"mean": np.zeros(29, np.float32), "std": np.full(29, 30.0, np.float32)}

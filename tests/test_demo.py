@@ -18,6 +18,7 @@ from demo.search import QueryError, Searcher, check_query, group_words
 from demo.uploads import UploadError, check_upload, read_upload
 from motion_retrieval.features import motion_to_input
 from motion_retrieval.index import build_index
+from motion_retrieval.model import maxsim
 
 QUERY = "a person waves the left hand, then kicks"
 
@@ -405,3 +406,42 @@ def test_default_weights_are_picked_up_when_present(tmp_path, monkeypatch):
     assert E.resolve_checkpoint(None) == other  # the environment overrides the default
     assert E.resolve_checkpoint(tmp_path / "weights" / "default") == E.DEFAULT_WEIGHTS
     assert "random weights" in E.RANDOM_LABEL and "weights/default" in E.RANDOM_LABEL
+
+
+def test_hybrid_models_search_with_their_own_score(tmp_path):
+    # A hybrid model scores (maxsim + w * whole) / (1 + w); the gallery search in both
+    # directions must give the model's numbers, and each hit must carry both parts.
+    from motion_retrieval.index import load_index, save_index
+
+    model = tiny_model(whole_clip_weight=1.0)
+    cs = clips(6)
+    index = load_index(save_index(build_index(model, STATS, cs), tmp_path / "g.safetensors"))
+    assert index.has_whole and index.whole.shape == (6, model.cfg.embed_dim)
+    assert index.caption_whole.shape == (len(index.caption_texts), model.cfg.embed_dim)
+    searcher = Searcher(model, STATS, index)
+    xs, bms = zip(*[motion_to_input(c.joints, STATS)[:2] for c in cs])
+    with torch.inference_mode():
+        m, mm, mw = model.encode_motion_whole(torch.tensor(np.stack(xs)),
+                                              torch.tensor(np.stack(bms)))
+        t, tm, _, tw = model.encode_text_whole([QUERY])
+        ref = model.score(t, tm, m, mm, t_whole=tw, m_whole=mw)[0].numpy()
+        plain = maxsim(t, tm, m, mm)[0].numpy()
+    assert not np.allclose(ref, plain, atol=1e-2)
+    hits = searcher.search_text(QUERY, k=len(cs)).hits
+    got = np.array([h.score for h in sorted(hits, key=lambda h: h.index)])
+    np.testing.assert_allclose(got, ref, atol=2e-3)
+    for h in hits:
+        assert h.score == pytest.approx((h.maxsim + h.whole) / 2, abs=1e-5)
+        assert h.maxsim == pytest.approx(h.maps.max(1).mean(), abs=1e-4)  # the maps explain it
+    payload = P.text_payload(searcher.search_text(QUERY, k=2), index)
+    assert set(payload["results"][0]["parts"]) == {"maxsim", "whole"}
+    assert "whole-clip match" in P.summary_markdown(payload)
+    assert "parts" in P.api_result(payload)["results"][0]
+    cap, score, _ = searcher.search_motion(cs[2].joints, k=2).captions[0]
+    with torch.inference_mode():
+        t, tm, _, tw = model.encode_text_whole([cap])
+        want = model.score(t, tm, m[2:3], mm[2:3], t_whole=tw, m_whole=mw[2:3])
+    assert score == pytest.approx(float(want), abs=2e-3)
+    # An index built by a plain model lacks the whole-clip vectors: a clear error, not a crash.
+    with pytest.raises(ValueError, match="rebuild the index"):
+        Searcher(model, STATS, build_index(tiny_model(), STATS, cs[:2]))
