@@ -38,7 +38,8 @@ class ModelConfig:
     # "part_embed": a learned vector per part added after the ViT; "patch_skip": the patch's own
     # (pre-transformer) patch embedding added back to its output token; "both".
     part_identity: str = "none"
-    # Training-only pooled heads for `TrainConfig.global_aux_weight` (never used to score).
+    # Pooled heads for `TrainConfig.global_aux_weight`; they score only in a hybrid model
+    # (`whole_clip_weight` > 0).
     global_aux: bool = False
     # ... or none: the pooled loss goes through the MaxSim projections themselves, so its dense
     # gradient shapes the very space the words and patches are matched in.
@@ -99,7 +100,8 @@ class TrainConfig:
     # Leave Bandai-Namco out to judge grounding there on labels the model never saw.
     grounding_from: str = ""
     # Auxiliary pooled (global) InfoNCE on the same encoders, through separate heads: dense
-    # gradients for every patch while the scored path stays pure MaxSim. Needs model.global_aux.
+    # gradients for every patch while the scored path stays MaxSim (unless the model is made
+    # hybrid afterwards: `model.whole_clip_weight`). Needs model.global_aux.
     global_aux_weight: float = 0.0
     # Soft MaxSim in training: the max over patches becomes a softmax-weighted mean whose
     # temperature falls geometrically from soft_max_tau to soft_max_tau_end over training

@@ -196,8 +196,8 @@ class RetrievalModel(nn.Module):
         self.text_projection = nn.Linear(self.text.config.hidden_size, cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(cfg.logit_scale_init)))
         if cfg.global_aux and not cfg.global_aux_shared:
-            # Training-only heads for the auxiliary pooled (global) contrastive loss; MaxSim,
-            # the explanation maps and the search never read them.
+            # Heads for the auxiliary pooled (global) contrastive loss; MaxSim and the
+            # explanation maps never read them, a hybrid score (whole_clip_weight) does.
             self.aux_motion_projection = nn.Linear(self.motion.width, cfg.embed_dim)
             self.aux_text_projection = nn.Linear(self.text.config.hidden_size, cfg.embed_dim)
 
