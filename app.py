@@ -232,8 +232,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    engine = load_engine(args.checkpoint, args.gallery, args.gallery_size, args.seed,
-                         progress=lambda m: print(m, flush=True), search_threads=args.threads)
+    try:
+        engine = load_engine(args.checkpoint, args.gallery, args.gallery_size, args.seed,
+                             progress=lambda m: print(m, flush=True),
+                             search_threads=args.threads)
+    except (FileNotFoundError, ValueError) as exc:  # a wrong path, an index of another model
+        raise SystemExit(f"error: {exc}") from None
     ui = build_ui(engine)
     ui.queue(default_concurrency_limit=args.concurrency, max_size=64)
     ui.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD_BYTES,

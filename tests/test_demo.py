@@ -3,11 +3,21 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
-from demo_fixtures import STATS, clips, make_checkpoint, make_gallery, motion, tiny_model
+from demo_fixtures import (
+    ROOT,
+    STATS,
+    clips,
+    make_checkpoint,
+    make_gallery,
+    motion,
+    tiny_model,
+)
 from smpl_fixture import write_model_dir
 
 from demo import payload as P
@@ -16,8 +26,9 @@ from demo.export import export_motion, safe_name
 from demo.mesh import MESH_HELP, MeshError, mesh_file, mesh_status
 from demo.search import QueryError, Searcher, check_query, group_words
 from demo.uploads import UploadError, check_upload, read_upload
+from motion_retrieval.checkpoint import save_checkpoint
 from motion_retrieval.features import motion_to_input
-from motion_retrieval.index import build_index
+from motion_retrieval.index import build_index, save_index
 from motion_retrieval.model import maxsim
 
 QUERY = "a person waves the left hand, then kicks"
@@ -411,7 +422,7 @@ def test_default_weights_are_picked_up_when_present(tmp_path, monkeypatch):
 def test_hybrid_models_search_with_their_own_score(tmp_path):
     # A hybrid model scores (maxsim + w * whole) / (1 + w); the gallery search in both
     # directions must give the model's numbers, and each hit must carry both parts.
-    from motion_retrieval.index import load_index, save_index
+    from motion_retrieval.index import load_index
 
     model = tiny_model(whole_clip_weight=1.0)
     cs = clips(6)
@@ -445,3 +456,18 @@ def test_hybrid_models_search_with_their_own_score(tmp_path):
     # An index built by a plain model lacks the whole-clip vectors: a clear error, not a crash.
     with pytest.raises(ValueError, match="rebuild the index"):
         Searcher(model, STATS, build_index(tiny_model(), STATS, cs[:2]))
+
+
+def test_app_start_up_errors_are_one_line(tmp_path):
+    # A wrong --gallery path, or an index built by a plain model for a hybrid checkpoint: the
+    # terminal gets one "error: ..." line and exit status 1, not a traceback.
+    ckpt = save_checkpoint(tmp_path / "hybrid", tiny_model(whole_clip_weight=1.0), STATS)
+    plain_index = save_index(build_index(tiny_model(), STATS, clips(3)), tmp_path / "g.safetensors")
+    env = {"MOTION_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    for gallery, message in ((tmp_path / "missing", "no gallery folder or index"),
+                             (plain_index, "rebuild the index")):
+        out = subprocess.run([sys.executable, str(ROOT / "app.py"), "--checkpoint", str(ckpt),
+                              "--gallery", str(gallery)], capture_output=True, text=True,
+                             timeout=300, env=env, cwd=tmp_path)
+        assert out.returncode == 1, out.stderr[-2000:]
+        assert message in out.stderr and "Traceback" not in out.stderr
