@@ -57,3 +57,28 @@ def test_error_analysis_runs_as_a_script_from_anywhere(tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "top-1 misses" in out.stdout
+
+
+def test_error_analysis_scores_plain_and_hybrid_models(tmp_path):
+    # The tool must score a hybrid model with its own score (it needs the whole-clip vectors).
+    import subprocess
+    import sys
+
+    from demo_fixtures import STATS, tiny_model
+
+    from motion_retrieval import cli
+    from motion_retrieval.checkpoint import save_checkpoint
+
+    data = tmp_path / "syn"
+    assert cli.main(["prepare", "synthetic:60", "--out", str(data), "--seed", "1"]) == 0
+    ckpts = [save_checkpoint(tmp_path / name, tiny_model(whole_clip_weight=w), STATS)
+             for name, w in (("plain", 0.0), ("hybrid", 1.0))]
+    out = subprocess.run([sys.executable, str(TOOLS / "error_analysis.py"), *map(str, ckpts),
+                          "--data", str(data)], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert [Path(r["checkpoint"]).name for r in rows] == ["plain", "hybrid"]
+    for r in rows:
+        assert sum(r["top1"].values()) == r["queries"] > 0
+        assert 0 <= r["t2m_R@1"] <= 100 and 0 <= r["t2m_R@1_content_words_only"] <= 100

@@ -54,10 +54,11 @@ def main() -> None:
         ts = build_set(clips, src, clip_angles(clips, "angles"), stats, mirror=False)
         texts = [c[0] for c in ts.captions]
         with torch.no_grad():
-            m_emb, m_mask = model.encode_motion(torch.from_numpy(ts.x),
-                                                torch.from_numpy(ts.block_mask))
-            t_emb, t_mask, tokens = model.encode_text(texts)
-            scores = model.score(t_emb, t_mask, m_emb, m_mask).numpy()
+            m_emb, m_mask, m_whole = model.encode_motion_whole(torch.from_numpy(ts.x),
+                                                               torch.from_numpy(ts.block_mask))
+            t_emb, t_mask, tokens, t_whole = model.encode_text_whole(texts)
+            wholes = {"t_whole": t_whole, "m_whole": m_whole}  # None unless hybrid
+            scores = model.score(t_emb, t_mask, m_emb, m_mask, **wholes).numpy()
         top = scores.argmax(1)
         counts = collections.Counter(
             bucket(labels[ts.ids[i]], labels[ts.ids[j]], texts[i] == texts[j])
@@ -72,7 +73,7 @@ def main() -> None:
                 for w in content_words(word_token_groups(caption, tokens[i])):
                     keep[i, w.tokens] = True
             with torch.no_grad():
-                s2 = model.score(t_emb, keep & t_mask, m_emb, m_mask).numpy()
+                s2 = model.score(t_emb, keep & t_mask, m_emb, m_mask, **wholes).numpy()
             out["t2m_R@1_content_words_only"] = retrieval_metrics(s2, texts)["t2m"]["R@1"]
         print(json.dumps(out))
 
