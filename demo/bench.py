@@ -74,7 +74,8 @@ def _model(checkpoint):
 
 
 def random_index(n: int, dim: int, seed: int = 0):
-    """A gallery of n clips with random unit patch embeddings and simple joints."""
+    """A gallery of n clips with random unit patch embeddings and simple joints (and whole-clip
+    vectors, so that a hybrid model can search it too)."""
     from motion_retrieval.index import GalleryIndex
     from motion_retrieval.skeleton import rest_pose
 
@@ -86,19 +87,22 @@ def random_index(n: int, dim: int, seed: int = 0):
     for s in range(0, len(emb), 200_000):  # bounded float32 scratch memory
         x = rng.standard_normal((min(200_000, len(emb) - s), dim)).astype(np.float32)
         emb[s:s + len(x)] = x / np.linalg.norm(x, axis=1, keepdims=True)
-    pooled = rng.standard_normal((n, dim)).astype(np.float32)
-    pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
+    def unit(rows: int) -> np.ndarray:
+        x = rng.standard_normal((rows, dim)).astype(np.float32)
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float16)
+
+    pooled = unit(n)
     pose = rest_pose().astype(np.float16)
     total = int(frames.sum())
     return GalleryIndex(
         ids=[f"clip{i:05d}" for i in range(n)], captions=[["a person walks forward"]] * n,
-        labels=[None] * n, patch_emb=emb, patch_mask=mask, pooled=pooled.astype(np.float16),
+        labels=[None] * n, patch_emb=emb, patch_mask=mask, pooled=pooled,
         caption_texts=["a person walks forward"],
         caption_emb=rng.standard_normal((6, dim)).astype(np.float16),
         caption_offsets=np.array([0, 6]), caption_owner=np.array([0]),
         joints=np.broadcast_to(pose, (total, 22, 3)).copy(),
         joint_offsets=np.concatenate([[0], np.cumsum(frames)]), n_frames=frames,
-        meta={"random": True})
+        meta={"random": True}, whole=unit(n), caption_whole=unit(1))
 
 
 def time_search(model, stats, index, repeats: int, k: int) -> dict:
