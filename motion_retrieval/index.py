@@ -366,6 +366,7 @@ def describe(index: GalleryIndex) -> str:
         f"captions     {sum(len(c) for c in index.captions)} ({len(index.caption_texts)} distinct)",
         f"frames       {int(index.n_frames.sum())} "
         f"({index.n_frames.min()}-{index.n_frames.max()} per clip)",
+        f"whole-clip   {'yes (serves a hybrid model)' if index.has_whole else 'no'}",
     ]
     lines += [f"{k:<12} {v}" for k, v in sorted(index.meta.items())]
     return "\n".join(lines)

@@ -68,6 +68,21 @@ def test_save_load_roundtrip(small, tmp_path):
                  "joints", "joint_offsets", "n_frames", "caption_owner", "root_xz"):
         np.testing.assert_array_equal(getattr(back, name), getattr(index, name))
     assert "clips        6" in describe(back)
+    assert "whole-clip   no" in describe(back) and not back.has_whole
+
+
+def test_hybrid_index_keeps_its_whole_clip_vectors(tmp_path):
+    model = tiny_model(whole_clip_weight=1.0)
+    index = build_index(model, STATS, clips(4))
+    back = load_index(save_index(index, tmp_path / "h.safetensors"))
+    assert back.has_whole and "whole-clip   yes" in describe(back)
+    np.testing.assert_array_equal(back.whole, index.whole)
+    np.testing.assert_array_equal(back.caption_whole, index.caption_whole)
+    assert back.whole.shape == (4, model.cfg.embed_dim)
+    np.testing.assert_allclose(np.linalg.norm(back.whole.astype(np.float32), axis=1), 1,
+                               atol=2e-3)
+    with pytest.raises(ValueError, match="whole"):
+        GalleryIndex(**{**back.__dict__, "whole": back.whole[:-1]})
 
 
 def test_load_rejects_other_files(tmp_path):
