@@ -167,10 +167,12 @@ class Searcher:
         return (emb[0][torch.from_numpy(rows)].float(), tokens, group_words(query, offsets),
                 whole)
 
-    def scores(self, q: torch.Tensor, q_whole: torch.Tensor | None = None) -> torch.Tensor:
+    def scores(self, q: torch.Tensor, q_whole: torch.Tensor | None = None,
+               local: torch.Tensor | None = None) -> torch.Tensor:
         """(N,) the model's exact score of the query ((L, D) tokens and, for a hybrid model, its
-        (D,) whole-caption vector) against every gallery clip."""
-        local = self.maxsim_scores(q)
+        (D,) whole-caption vector) against every gallery clip; `local`: its MaxSim part, when
+        the caller already has it."""
+        local = self.maxsim_scores(q) if local is None else local
         return local if self.whole_weight == 0 else self.hybrid(local, self.whole, q_whole)
 
     def hybrid(self, local: torch.Tensor, whole: torch.Tensor, q_whole) -> torch.Tensor:
@@ -214,9 +216,8 @@ class Searcher:
     def search_text(self, query: str, k: int = 5) -> TextSearch:
         k = check_k(k, len(self.index))
         q, tokens, words, q_whole = self.encode_query(query)
-        local = self.maxsim_scores(q)
-        s = local if self.whole_weight == 0 else self.hybrid(local, self.whole, q_whole)
-        top = torch.topk(s, k)
+        local = self.maxsim_scores(q)  # kept: each hit reports its MaxSim part
+        top = torch.topk(self.scores(q, q_whole, local), k)
         hits = []
         for rank, (score, i) in enumerate(zip(top.values.tolist(), top.indices.tolist()), 1):
             maps = self.maps(q, i) if self.index.num_patches > 1 else None

@@ -59,18 +59,10 @@ def score_parts(model, stats: dict, clips: Sequence, batch_size: int = 32):
                                  device=model.device)
             tokens, mask = model.motion_features(x, bm)
             m_emb, m_mask = model.project_motion(tokens, mask)
-            local.append(maxsim_of(model, t_emb, t_mask, m_emb, m_mask))
+            local.append(model.local_score(t_emb, t_mask, m_emb, m_mask).float().cpu())
             whole.append((t_whole @ model.motion_whole(tokens, mask).T).float().cpu())
     return (torch.cat(local, 1).numpy().astype(np.float64),
             torch.cat(whole, 1).numpy().astype(np.float64))
-
-
-def maxsim_of(model, t_emb, t_mask, m_emb, m_mask):
-    """The model's score without its whole-clip part (MaxSim with its coverage)."""
-    from .model import maxsim
-
-    return maxsim(t_emb, t_mask, m_emb, m_mask,
-                  coverage=model.cfg.coverage_weight).float().cpu()
 
 
 def combine(local: np.ndarray, whole: np.ndarray, weight: float) -> np.ndarray:

@@ -282,8 +282,7 @@ class RetrievalModel(nn.Module):
         """(Bt, Bm) scores of captions against motions: `maxsim` with this model's coverage,
         and, for a hybrid model (`cfg.whole_clip_weight` = w > 0), the whole-clip cosine of
         `t_whole` (Bt, D) and `m_whole` (Bm, D): (maxsim + w * whole) / (1 + w)."""
-        s = maxsim(t_emb, t_mask, m_emb, m_mask, chunk=chunk, tau=tau,
-                   coverage=self.cfg.coverage_weight)
+        s = self.local_score(t_emb, t_mask, m_emb, m_mask, chunk=chunk, tau=tau)
         w = self.cfg.whole_clip_weight
         if w > 0:
             if t_whole is None or m_whole is None:
@@ -291,6 +290,13 @@ class RetrievalModel(nn.Module):
                                  f"(whole_clip_weight={w}): pass t_whole and m_whole")
             s = with_coverage(s, t_whole @ m_whole.transpose(0, 1), w)
         return s
+
+    def local_score(self, t_emb: torch.Tensor, t_mask: torch.Tensor, m_emb: torch.Tensor,
+                    m_mask: torch.Tensor, chunk: int = 50_000_000,
+                    tau: float = 0.0) -> torch.Tensor:
+        """The part of `score` the word maps explain: `maxsim` with this model's coverage."""
+        return maxsim(t_emb, t_mask, m_emb, m_mask, chunk=chunk, tau=tau,
+                      coverage=self.cfg.coverage_weight)
 
     def _whole_heads(self) -> tuple[nn.Linear, nn.Linear]:
         if not self.cfg.global_aux:
