@@ -229,8 +229,8 @@ def score_report(scores: np.ndarray, clips: Sequence, protocols: Sequence[str] =
             "content": metrics.label_recall(scores, labels, labels, ("content",)),
             "content_style": metrics.label_recall(scores, labels, labels, ("content", "style")),
         }
-    sides = [(c.labels or {}).get("side") for c in clips]
-    if any(s in ("left", "right") for s in sides):
+    sides = [metrics.motion_sides(c.labels) for c in clips]
+    if any(sides):
         out["side"] = metrics.side_accuracy(scores, queries, sides)
     if grounding is not None:
         if patches != metrics.NUM_PATCHES:
@@ -268,7 +268,7 @@ def format_report(result: dict) -> str:
     if "side" in result:
         s = result["side"]
         lines.append(f"side accuracy {_fmt(s['accuracy'])} % over {s['n']} one-sided queries "
-                     f"(chance {_fmt(s['chance'])} %)")
+                     f"(chance {_fmt(s['chance'])} %, own motion first {_fmt(s['oracle'])} %)")
     for title in ("grounding", "arm_grounding"):
         g = result.get(title)
         if not g:

@@ -195,6 +195,31 @@ def test_side_accuracy():
     assert M.side_accuracy(s, caps, sides)["accuracy_right"] == 0.0
 
 
+def test_motion_sides_from_every_action():
+    # A procedural clip's `side` label is its first sided action; its sides are all of them.
+    assert M.motion_sides({"actions": ["clap_both_x2", "kick_left_x2"], "side": "both"}) == {"left"}
+    assert M.motion_sides({"actions": ["twist_left", "hop_right_x3"], "side": "left"}) == {
+        "left", "right"}
+    assert M.motion_sides({"actions": ["walk", "raise_both"], "side": "both"}) == set()
+    assert M.motion_sides({"side": "right"}) == {"right"}  # one label per clip (Bandai-Namco)
+    assert M.motion_sides({"side": "both"}) == set() and M.motion_sides(None) == set()
+
+
+def test_side_accuracy_with_side_sets():
+    caps = ["claps, then kicks with the left leg", "kicks with the right leg", "walks"]
+    sides = [{"left"}, {"right"}, set()]
+    own = np.eye(3)
+    out = M.side_accuracy(own, caps, sides)
+    assert out["accuracy"] == 100.0 and out["oracle"] == 100.0 and out["n"] == 2
+    # The same clips with their first-sided-action labels: the own motion of the first query,
+    # labelled "both", would count as a miss.
+    assert M.side_accuracy(own, caps, ["both", "right", None])["oracle"] == 50.0
+    wrong = own[[1, 0, 2]]
+    out = M.side_accuracy(wrong, caps, sides)
+    assert out["accuracy"] == 0.0 and out["oracle"] == 100.0
+    assert out["chance"] == pytest.approx(100 / 3)
+
+
 # ---------------------------------------------------------------- grounding
 
 def test_frames_to_blocks_padded_and_resampled():
