@@ -23,9 +23,13 @@ def _labels(actions, side=None, group="g"):
 
 @pytest.mark.parametrize("a, b, same, expected", [
     (_labels(["walk"]), _labels(["walk"]), True, "hit"),
-    (_labels(["wave_l"], "left"), _labels(["wave_l"], "left"), False,
+    (_labels(["wave_left"], "left"), _labels(["wave_left"], "left"), False,
      "same content, other wording"),
-    (_labels(["wave"], "left"), _labels(["wave"], "right"), False, "other side"),
+    (_labels(["wave_left"], "left"), _labels(["wave_right"], "right"), False, "other side"),
+    (_labels(["clap_both_x2", "kick_left_x2"], "both"),
+     _labels(["clap_both_x2", "kick_right_x2"], "both"), False, "other side"),
+    (_labels(["turn_left_90"], "left"), _labels(["turn_right_90"], "right"), False, "other side"),
+    (_labels(["wave_left"], "left"), _labels(["wave_both"], "both"), False, "same group, other"),
     (_labels(["walk", "jump_x2"]), _labels(["jump_x2", "walk"]), False, "other order"),
     (_labels(["walk", "jump_x2"]), _labels(["walk", "jump_x3"]), False, "other count"),
     (_labels(["walk"]), _labels(["run"]), False, "same group, other"),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the ablation table of the README ("Results"): four recipes, the same budget (the
+# Reproduces the ablation table of docs/results.md: four recipes, the same budget (the
 # `cpu` preset, 6 epochs, one thread each, run side by side on 2 cores), evaluated on the test
 # splits of the procedural corpus and of Bandai-Namco. Checkpoints are chosen on validation only.
 # (faithful_nogr of the table: --config faithful --set grounding_weight=0 global_aux_weight=0;

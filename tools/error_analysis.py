@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -28,11 +29,18 @@ from motion_retrieval.text_alignment import content_words, word_token_groups
 from motion_retrieval.train import build_set, clip_angles, read_clips
 
 
+def _sideless(actions: list[str]) -> list[str]:
+    return [re.sub(r"_(left|right)(?=_|$)", "_SIDE", x) for x in actions]
+
+
 def bucket(a: dict, b: dict, same_caption: bool) -> str:
+    # The action names carry the side ("kick_left_x2"), so the same content is the same side.
     if same_caption:
         return "hit"
     if a["content"] == b["content"]:
-        return "same content, other wording" if a["side"] == b["side"] else "other side"
+        return "same content, other wording"
+    if _sideless(a["actions"]) == _sideless(b["actions"]):
+        return "other side"
     if sorted(a["actions"]) == sorted(b["actions"]):
         return "other order"
     base = [x.split("_x")[0] for x in a["actions"]]
