@@ -32,6 +32,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the batch-of-32 groups")
     parser.add_argument("--max-clips", type=int, default=0, help="first N clips only (0 = all)")
     parser.add_argument("--no-grounding", action="store_true", help="skip the pointing game")
+    parser.add_argument("--queries", help="also score a hand-written query set (JSONL, "
+                        "motion_retrieval/query_set.py) against the split's motions")
 
 
 def run(args) -> int:
@@ -39,10 +41,12 @@ def run(args) -> int:
 
     from .checkpoint import load_checkpoint
     from .dataset import read_dataset
+    from .query_set import load_query_set
 
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    query_set = load_query_set(args.queries) if args.queries else None
     model, stats, meta = load_checkpoint(args.checkpoint, device=device)
     data = read_dataset(args.data, split=args.split)
     clips = data.clips[:args.max_clips] if args.max_clips > 0 else data.clips
@@ -51,7 +55,8 @@ def run(args) -> int:
                                 f"clips ({data.skipped} skipped); retrieval needs at least 2")
     started = time.perf_counter()
     result = evaluate_checkpoint(model, stats, clips, batch_size=args.batch_size,
-                                 grounding=not args.no_grounding, seed=args.seed)
+                                 grounding=not args.no_grounding, seed=args.seed,
+                                 query_set=query_set)
     out = {
         "checkpoint": str(Path(args.checkpoint)),
         "data": str(Path(args.data)),
@@ -119,12 +124,14 @@ def _arm_words(clip, words) -> tuple[list[list[int]], str] | None:
 
 def evaluate_checkpoint(model, stats: dict, dataset_clips: Sequence, batch_size: int = 32,
                         protocols: Sequence[str] = PROTOCOLS, *, grounding: bool = True,
-                        seed: int = 0, to_input: Callable | None = None) -> dict:
+                        seed: int = 0, to_input: Callable | None = None,
+                        query_set: Sequence[dict] | None = None) -> dict:
     """All metrics of `model` on `dataset_clips` (dataset.Clip-like: id, joints, captions,
     labels, grounding). The query of each clip is its first caption.
 
     protocols: "all" and/or "batch32". grounding: run the pointing game (MaxSim models only).
     to_input: joints -> (x, block_mask, n_frames); default features.motion_to_input.
+    query_set: hand-written queries (`query_set.load_query_set`) also scored against the clips.
     Returns a JSON-ready dict; the model is left in the train/eval mode it came in.
     """
     import torch
@@ -139,6 +146,7 @@ def evaluate_checkpoint(model, stats: dict, dataset_clips: Sequence, batch_size:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     to_input = to_input or _default_to_input()
     queries = [c.captions[0] for c in clips]
+    extra = [it["query"] for it in query_set or ()]
     from .model import is_hybrid
     hybrid = is_hybrid(model)
     device = getattr(model, "device", None) or next(iter(model.parameters())).device
@@ -151,12 +159,13 @@ def evaluate_checkpoint(model, stats: dict, dataset_clips: Sequence, batch_size:
     try:
         with torch.no_grad():
             embs, masks, wholes = [], [], []
-            for s in range(0, len(clips), batch_size):
+            texts = queries + extra
+            for s in range(0, len(texts), batch_size):
                 if hybrid:
-                    e, m, _, w = model.encode_text_whole(queries[s:s + batch_size])
+                    e, m, _, w = model.encode_text_whole(texts[s:s + batch_size])
                     wholes.append(w)
                 else:
-                    e, m, _ = model.encode_text(queries[s:s + batch_size])
+                    e, m, _ = model.encode_text(texts[s:s + batch_size])
                 embs.append(e)
                 masks.append(m)
             t_emb, t_mask = _pad_cat(embs, masks)
@@ -181,12 +190,16 @@ def evaluate_checkpoint(model, stats: dict, dataset_clips: Sequence, batch_size:
                 if grounding and m_emb.shape[1] == metrics.NUM_PATCHES:
                     _ground_batch(model, batch, m_emb, m_mask, phrases, arm)
             scores = torch.cat(columns, dim=1).numpy().astype(np.float64)
+            scores, extra_scores = scores[:len(clips)], scores[len(clips):]
     finally:
         if was_training and hasattr(model, "train"):
             model.train()
-    return score_report(scores, clips, protocols, seed=seed,
-                        grounding=(phrases, arm) if grounding else None,
-                        patches=patches)
+    out = score_report(scores, clips, protocols, seed=seed,
+                       grounding=(phrases, arm) if grounding else None, patches=patches)
+    if query_set:
+        from .query_set import query_set_recall
+        out["query_set"] = query_set_recall(extra_scores, query_set, [c.labels for c in clips])
+    return out
 
 
 def _ground_batch(model, batch, m_emb, m_mask, phrases: list, arm: list) -> None:
@@ -269,6 +282,11 @@ def format_report(result: dict) -> str:
         s = result["side"]
         lines.append(f"side accuracy {_fmt(s['accuracy'])} % over {s['n']} one-sided queries "
                      f"(chance {_fmt(s['chance'])} %, own motion first {_fmt(s['oracle'])} %)")
+    if "query_set" in result:
+        q = result["query_set"]
+        lines.append(f"query set: R@1 {_fmt(q['R@1'])}  R@5 {_fmt(q['R@5'])}  R@10 "
+                     f"{_fmt(q['R@10'])} over {q['n']} hand-written queries "
+                     f"({q['unanswerable']} with no right answer in this split left out)")
     for title in ("grounding", "arm_grounding"):
         g = result.get(title)
         if not g:

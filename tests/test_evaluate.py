@@ -201,12 +201,19 @@ def test_cli_on_a_tiny_real_checkpoint(tmp_path, capsys):
     model = RetrievalModel(CONFIGS["tiny"]().model)
     stats = {"mean": np.zeros(29, np.float32), "std": np.ones(29, np.float32)}
     save_checkpoint(tmp_path / "ckpt", model, stats, {"note": "untrained"})
+    queries = tmp_path / "q.jsonl"
+    queries.write_text("\n".join(json.dumps(q) for q in [
+        {"query": "somebody walks", "expect": {"content": "walk"}},
+        {"query": "a left-handed wave", "expect": {"content": "wave-left-hand"}},
+        {"query": "a bow", "expect": {"content": "bow"}}]))
     # One run prints the table and writes the JSON object (loading the model is the slow part).
     rc = main(["evaluate", "--checkpoint", str(tmp_path / "ckpt"), "--data",
-               str(tmp_path / "data"), "--batch-size", "2", "--output", str(tmp_path / "r.json")])
+               str(tmp_path / "data"), "--batch-size", "2", "--output", str(tmp_path / "r.json"),
+               "--queries", str(queries)])
     assert rc == 0
     table = capsys.readouterr().out
     assert "batch32" in table and "side accuracy" in table and "arm_grounding [data]" in table
+    assert "over 2 hand-written queries (1 with no right answer" in table
     out = json.loads((tmp_path / "r.json").read_text())
     assert out["split"] == "test" and out["clips"] == 5 and out["scorer"] == "maxsim"
     for proto in ("all", "batch32"):
@@ -218,6 +225,9 @@ def test_cli_on_a_tiny_real_checkpoint(tmp_path, capsys):
     g = out["grounding"]["data"]
     assert g["phrases"] == 5 and g["time_phrases"] == 5 and 0 <= g["part"] <= 100
     assert out["arm_grounding"]["data"]["phrases"] == 3
+    q = out["query_set"]
+    assert q["n"] == 2 and q["unanswerable"] == 1 and 0 <= q["R@1"] <= q["R@5"] == 100.0
+    assert [t["query"] for t in q["top1"]] == ["somebody walks", "a left-handed wave"]
 
 
 def test_cli_errors_name_the_problem(tmp_path, capsys):

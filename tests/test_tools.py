@@ -45,11 +45,13 @@ def test_results_table_reads_recorded_runs(tmp_path):
     (run / "test_synthetic.json").write_text(json.dumps({
         "all": {"t2m": {"R@1": 12.345, "R@5": 50.0, "R@10": 70.0, "MedR": 4.0},
                 "m2t": {"R@1": 10.0}},
-        "batch32": {"t2m": {"R@1": 60.0}}, "side": {"accuracy": 91.26}}))
+        "batch32": {"t2m": {"R@1": 60.0}}, "side": {"accuracy": 91.26},
+        "query_set": {"R@1": 37.21}}))
     text = _load("results_table").tables([run])
     row = next(line for line in text.splitlines() if line.startswith("| myrun"))
-    assert "12.3" in row and "91.3" in row
+    assert "12.3" in row and "91.3" in row and row.endswith("| 37.2 |")
     assert "–" in row  # the missing grounding columns
+    assert all(line.count("|") == 12 for line in text.splitlines() if line.startswith("|"))
 
 
 def test_error_analysis_runs_as_a_script_from_anywhere(tmp_path):
