@@ -39,7 +39,8 @@ patch (one body part during ~0.8 s) of the motion's joint-angle image. **Hover a
 its 14 x 14 map (time x body part), the joints it matched and when."""
 HYBRID = """<small>This model's score also counts how well the **whole clip** matches the whole
 sentence (weight {w:g}; it reads quantities no single 0.8 s patch holds, such as how far a turn
-goes). Each result shows both parts; the word maps explain the first.</small>"""
+goes). Each result shows both parts; the word maps explain the first, and hovering a word
+also shows its exact share of the second.</small>"""
 
 
 UPLOAD = "__upload__"  # the mesh view's choice for the last uploaded motion

@@ -107,6 +107,12 @@ def text_payload(result, index, model_label: str = "") -> dict:
         entry["words"] = ([word_explanation(m, entry["n_frames"])
                            for m in word_maps(hit.maps, result.words)]
                           if hit.maps is not None else [])
+        if hit.whole_tokens is not None and entry["words"]:
+            # Each word's exact share of the whole-clip cosine; punctuation holds the rest.
+            shares = [float(np.sum(hit.whole_tokens[w.tokens])) for w in result.words]
+            for e, share in zip(entry["words"], shares):
+                e["whole_share"] = round(share, 4)
+            entry["parts"]["whole_other"] = round(hit.whole - sum(shares), 4)
         results.append(entry)
     return {
         "kind": "text",
@@ -147,7 +153,8 @@ def api_result(payload: dict) -> dict:
             {"rank": r["rank"], "id": r["id"], "score": r["score"], "caption": r["caption"],
              **({"parts": r["parts"]} if "parts" in r else {}),
              "words": [{"word": w, "part": e["part_name"], "part_label": e["part_label"],
-                        "seconds": e["seconds"], "similarity": e["similarity"]}
+                        "seconds": e["seconds"], "similarity": e["similarity"],
+                        **({"whole_share": e["whole_share"]} if "whole_share" in e else {})}
                        for w, e in zip(payload["words"], r["words"])]}
             for r in payload["results"]
         ],
@@ -169,6 +176,8 @@ def summary_markdown(payload: dict) -> str:
                     f"{top['parts']['whole']:.3f}): where each word matched")
     for word, e in zip(payload["words"], top["words"]):
         s0, s1 = e["seconds"]
+        share = (f"; {e['whole_share']:+.3f} of the whole-clip match"
+                 if "whole_share" in e else "")
         lines.append(f"- **{word}** → {e['part_label']}, {s0:.1f}–{s1:.1f} s "
-                     f"(cos {e['similarity']:.2f})")
+                     f"(cos {e['similarity']:.2f}{share})")
     return "\n".join(lines)

@@ -51,6 +51,8 @@ class TextHit:
     # A hybrid model's two parts (score = (maxsim + w * whole) / (1 + w)); None otherwise.
     maxsim: float | None = None
     whole: float | None = None
+    # (L_valid,) each token's exact share of `whole` (they add up to it); None unless hybrid.
+    whole_tokens: np.ndarray | None = None
 
 
 @dataclass
@@ -142,8 +144,9 @@ class Searcher:
 
     # -------------------------------------------------------------------- text
     def encode_query(self, query: str):
-        """(L_valid, D) token embeddings, the word pieces and the words of a checked query, and
-        its (D,) whole-caption vector (None unless the model is hybrid)."""
+        """(L_valid, D) token embeddings, the word pieces and the words of a checked query, its
+        (D,) whole-caption vector and the (L_valid, D) token shares of that vector
+        (`RetrievalModel.text_whole_tokens`; both None unless the model is hybrid)."""
         query = check_query(query)
         model = self.model
         limit = min(MAX_QUERY_TOKENS, model.cfg.text_max_length)
@@ -154,18 +157,23 @@ class Searcher:
                                  f"{limit}")
             with torch.inference_mode():
                 batch = model.tokenize([query])
-                emb, mask, whole = model.encode_tokens_whole(batch)
-        whole = None if whole is None else whole[0].float()
+                hidden, mask = model.text_features(batch)
+                emb, mask = model.project_text(hidden, mask)
+                whole = shares = None
+                if self.whole_weight > 0:
+                    whole = model.text_whole(hidden, mask)[0].float()
+                    shares = model.text_whole_tokens(hidden, mask)[0].float()
         valid = batch["valid"][0].cpu().numpy().astype(bool)
         if model.cfg.scorer == "global":
-            return emb[0][mask[0]].float(), [query], [Word(query, [0])], whole
+            return emb[0][mask[0]].float(), [query], [Word(query, [0])], whole, None
         rows = np.flatnonzero(valid)
         if len(rows) == 0:
             raise QueryError("the query has no words the model can read")
         tokens = [batch["tokens"][0][r] for r in rows]
         offsets = [tuple(int(v) for v in batch["offsets"][0][r]) for r in rows]
-        return (emb[0][torch.from_numpy(rows)].float(), tokens, group_words(query, offsets),
-                whole)
+        keep = torch.from_numpy(rows)
+        return (emb[0][keep].float(), tokens, group_words(query, offsets), whole,
+                None if shares is None else shares[keep])
 
     def scores(self, q: torch.Tensor, q_whole: torch.Tensor | None = None,
                local: torch.Tensor | None = None) -> torch.Tensor:
@@ -215,14 +223,15 @@ class Searcher:
 
     def search_text(self, query: str, k: int = 5) -> TextSearch:
         k = check_k(k, len(self.index))
-        q, tokens, words, q_whole = self.encode_query(query)
+        q, tokens, words, q_whole, q_shares = self.encode_query(query)
         local = self.maxsim_scores(q)  # kept: each hit reports its MaxSim part
         top = torch.topk(self.scores(q, q_whole, local), k)
         hits = []
         for rank, (score, i) in enumerate(zip(top.values.tolist(), top.indices.tolist()), 1):
             maps = self.maps(q, i) if self.index.num_patches > 1 else None
-            parts = ((float(local[i]), float(self.whole[i] @ q_whole))
-                     if self.whole_weight > 0 else (None, None))
+            parts = ((float(local[i]), float(self.whole[i] @ q_whole),
+                      (q_shares @ self.whole[i]).numpy())
+                     if self.whole_weight > 0 else (None, None, None))
             hits.append(TextHit(rank, i, self.index.ids[i], float(score), maps, *parts))
         return TextSearch(query.strip(), tokens, words, hits)
 

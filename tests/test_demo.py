@@ -444,10 +444,20 @@ def test_hybrid_models_search_with_their_own_score(tmp_path):
     for h in hits:
         assert h.score == pytest.approx((h.maxsim + h.whole) / 2, abs=1e-5)
         assert h.maxsim == pytest.approx(h.maps.max(1).mean(), abs=1e-4)  # the maps explain it
-    payload = P.text_payload(searcher.search_text(QUERY, k=2), index)
-    assert set(payload["results"][0]["parts"]) == {"maxsim", "whole"}
+        # The whole-clip part splits exactly over the query's tokens.
+        assert h.whole_tokens.shape == (h.maps.shape[0],)
+        assert float(h.whole_tokens.sum()) == pytest.approx(h.whole, abs=1e-4)
+    result = searcher.search_text(QUERY + ", then again!", k=2)
+    payload = P.text_payload(result, index)
+    top = payload["results"][0]
+    assert set(top["parts"]) == {"maxsim", "whole", "whole_other"}
+    shares = [w["whole_share"] for w in top["words"]]
+    assert len(shares) == len(result.words) and top["parts"]["whole_other"] != 0  # ", !"
+    assert sum(shares) + top["parts"]["whole_other"] == pytest.approx(top["parts"]["whole"],
+                                                                     abs=1e-3)
     assert "whole-clip match" in P.summary_markdown(payload)
-    assert "parts" in P.api_result(payload)["results"][0]
+    api = P.api_result(payload)["results"][0]
+    assert "parts" in api and all("whole_share" in w for w in api["words"])
     cap, score, _ = searcher.search_motion(cs[2].joints, k=2).captions[0]
     with torch.inference_mode():
         t, tm, _, tw = model.encode_text_whole([cap])

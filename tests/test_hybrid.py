@@ -52,6 +52,22 @@ def test_hybrid_score_is_maxsim_mixed_with_the_whole_clip_cosine():
         model.score(t, tm, m, mm)
 
 
+def test_whole_clip_cosine_splits_exactly_over_the_caption_tokens():
+    model = tiny_model(whole_clip_weight=1.0)
+    cs = clips(3)
+    texts = ["a person waves the left hand, then walks", "runs"]  # padding in the second
+    t, tm, tw, m, mm, mw = encode(model, cs, texts)
+    with torch.inference_mode():
+        hidden, mask = model.text_features(model.tokenize(texts))
+        z = model.text_whole_tokens(hidden, mask)
+    assert z.shape == (2, mask.shape[1], model.cfg.embed_dim)
+    assert (z[~mask] == 0).all()  # [CLS], [SEP] and padding take no share
+    np.testing.assert_allclose(z.sum(1).numpy(), tw.numpy(), atol=1e-5)
+    shares = torch.einsum("bld,nd->bln", z, mw)  # per token and clip
+    np.testing.assert_allclose(shares.sum(1).numpy(), (tw @ mw.T).numpy(), atol=1e-5)
+    assert (shares[0, mask[0]].std(0) > 0).all()  # not an even split
+
+
 def test_plain_models_have_no_whole_vectors():
     model = tiny_model()
     cs = clips(2)
