@@ -51,7 +51,9 @@ def test_results_table_reads_recorded_runs(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| myrun"))
     assert "12.3" in row and "91.3" in row and row.endswith("| 37.2 |")
     assert "–" in row  # the missing grounding columns
-    assert all(line.count("|") == 12 for line in text.splitlines() if line.startswith("|"))
+    procedural, bandai = text.split("**Bandai-Namco test split**")
+    assert all(line.count("|") == 13 for line in procedural.splitlines() if line.startswith("|"))
+    assert all(line.count("|") == 12 for line in bandai.splitlines() if line.startswith("|"))
 
 
 def test_error_analysis_runs_as_a_script_from_anywhere(tmp_path):

@@ -37,18 +37,19 @@ def _grounding(d: dict | None, section: str, field: str) -> str:
 
 
 def tables(runs: list[Path]) -> str:
-    syn_head = ("| run | T2M R@1 | R@5 | R@10 | MedR | M2T R@1 | batch-32 T2M R@1 | side acc. "
-                "| part grounding | time grounding | hand-written R@1 |")
+    syn_head = ("| run | T2M R@1 | R@5 | R@10 | MedR | M2T R@1 | batch-32 T2M R@1 | content R@1 "
+                "| side acc. | part grounding | time grounding | hand-written R@1 |")
     bn_head = ("| run | T2M R@1 | R@5 | MedR | M2T R@1 | content R@1 | content+style R@1 "
                "| side acc. | arm grounding | part grounding | hand-written R@1 |")
-    syn, bn = [syn_head, "|" + "---|" * 11], [bn_head, "|" + "---|" * 11]
+    syn, bn = [syn_head, "|" + "---|" * 12], [bn_head, "|" + "---|" * 11]
     for run in runs:
         s = _load(run / "test_synthetic.json")
         b = _load(run / "test_bandai.json")
         syn.append(f"| {run.name} | {_get(s, 'all', 't2m', 'R@1')} | {_get(s, 'all', 't2m', 'R@5')}"
                    f" | {_get(s, 'all', 't2m', 'R@10')} | {_get(s, 'all', 't2m', 'MedR')}"
                    f" | {_get(s, 'all', 'm2t', 'R@1')} | {_get(s, 'batch32', 't2m', 'R@1')}"
-                   f" | {_get(s, 'side', 'accuracy')} | {_grounding(s, 'grounding', 'part')}"
+                   f" | {_get(s, 'labels', 'content', 'R@1')} | {_get(s, 'side', 'accuracy')}"
+                   f" | {_grounding(s, 'grounding', 'part')}"
                    f" | {_grounding(s, 'grounding', 'time')} | {_get(s, 'query_set', 'R@1')} |")
         bn.append(f"| {run.name} | {_get(b, 'all', 't2m', 'R@1')} | {_get(b, 'all', 't2m', 'R@5')}"
                   f" | {_get(b, 'all', 't2m', 'MedR')} | {_get(b, 'all', 'm2t', 'R@1')}"
