@@ -160,9 +160,9 @@ class Searcher:
                 hidden, mask = model.text_features(batch)
                 emb, mask = model.project_text(hidden, mask)
                 whole = shares = None
-                if self.whole_weight > 0:
-                    whole = model.text_whole(hidden, mask)[0].float()
+                if self.whole_weight > 0:  # the shares add up to the whole-caption vector
                     shares = model.text_whole_tokens(hidden, mask)[0].float()
+                    whole = shares.sum(0)
         valid = batch["valid"][0].cpu().numpy().astype(bool)
         if model.cfg.scorer == "global":
             return emb[0][mask[0]].float(), [query], [Word(query, [0])], whole, None
