@@ -319,11 +319,10 @@ class RetrievalModel(nn.Module):
         vector (zero elsewhere). The head is affine and pooling is a mean, so
         text_whole = sum_t z_t with z_t = head(h_t) / (n * |head(mean h)|): a clip's whole-clip
         cosine splits exactly into one term per token, z_t . m_whole."""
-        head = self._whole_heads()[1]
-        n = t_mask.sum(1, keepdim=True).clamp(min=1).to(hidden.dtype)  # (B, 1)
-        norm = head(masked_mean(hidden, t_mask)).norm(dim=-1, keepdim=True)  # (B, 1)
-        z = head(hidden) * t_mask.unsqueeze(-1).to(hidden.dtype)
-        return z / (n * norm.clamp(min=1e-12)).unsqueeze(-1)
+        w = t_mask.unsqueeze(-1).to(hidden.dtype)
+        z = self._whole_heads()[1](hidden) * w / w.sum(1, keepdim=True).clamp(min=1)
+        # The sum of the terms is head(mean h): one head pass gives both.
+        return z / z.sum(1, keepdim=True).norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
     def encode_text_whole(self, texts: list[str]):
         """`encode_text` plus the (B, D) whole-caption vectors (None unless scored)."""
