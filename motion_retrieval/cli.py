@@ -13,6 +13,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("motion_retrieval.prepare", "write a data set in the HumanML3D layout"),
     "train": ("motion_retrieval.train", "train a retrieval model"),
     "evaluate": ("motion_retrieval.evaluate", "evaluate a checkpoint on a prepared split"),
+    "compare": ("motion_retrieval.compare",
+                "paired test of two checkpoints on the same split (bootstrap, McNemar)"),
     "hybrid": ("motion_retrieval.hybrid",
                "choose a MaxSim model's whole-clip weight on validation; save it in a copy"),
     "index": ("motion_retrieval.index", "build or inspect a gallery index for the demo"),

@@ -134,8 +134,6 @@ def evaluate_checkpoint(model, stats: dict, dataset_clips: Sequence, batch_size:
     query_set: hand-written queries (`query_set.load_query_set`) also scored against the clips.
     Returns a JSON-ready dict; the model is left in the train/eval mode it came in.
     """
-    import torch
-
     unknown = set(protocols) - set(PROTOCOLS)
     if unknown:
         raise ValueError(f"unknown protocols {sorted(unknown)}; choose from {PROTOCOLS}")
@@ -144,28 +142,56 @@ def evaluate_checkpoint(model, stats: dict, dataset_clips: Sequence, batch_size:
         raise ValueError(f"retrieval needs at least 2 clips, got {len(clips)}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    to_input = to_input or _default_to_input()
     queries = [c.captions[0] for c in clips]
     extra = [it["query"] for it in query_set or ()]
+    phrases: list[metrics.GroundedPhrase] = []
+    arm: list[metrics.GroundedPhrase] = []
+    patches = 0
+
+    def on_batch(batch, m_emb, m_mask):
+        nonlocal patches
+        patches = m_emb.shape[1]
+        if grounding and patches == metrics.NUM_PATCHES:
+            _ground_batch(model, batch, m_emb, m_mask, phrases, arm)
+
+    scores = score_matrix(model, stats, clips, queries + extra, batch_size=batch_size,
+                          to_input=to_input, on_batch=on_batch)
+    scores, extra_scores = scores[:len(clips)], scores[len(clips):]
+    out = score_report(scores, clips, protocols, seed=seed,
+                       grounding=(phrases, arm) if grounding else None, patches=patches)
+    if query_set:
+        from .query_set import query_set_recall
+        out["query_set"] = query_set_recall(extra_scores, query_set, [c.labels for c in clips])
+    return out
+
+
+def score_matrix(model, stats: dict, clips: Sequence, texts: Sequence[str], *,
+                 batch_size: int = 32, to_input: Callable | None = None,
+                 on_batch: Callable | None = None) -> np.ndarray:
+    """(texts, clips) float64 scores with the model's own `score` (hybrid or not).
+
+    on_batch(batch, m_emb, m_mask) sees every batch of motion embeddings (the pointing game
+    uses it). The model is left in the train/eval mode it came in.
+    """
+    import torch
+
     from .model import is_hybrid
+
+    to_input = to_input or _default_to_input()
     hybrid = is_hybrid(model)
     device = getattr(model, "device", None) or next(iter(model.parameters())).device
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
-    phrases: list[metrics.GroundedPhrase] = []
-    arm: list[metrics.GroundedPhrase] = []
-    patches = 0
     try:
         with torch.no_grad():
             embs, masks, wholes = [], [], []
-            texts = queries + extra
             for s in range(0, len(texts), batch_size):
                 if hybrid:
-                    e, m, _, w = model.encode_text_whole(texts[s:s + batch_size])
+                    e, m, _, w = model.encode_text_whole(list(texts[s:s + batch_size]))
                     wholes.append(w)
                 else:
-                    e, m, _ = model.encode_text(texts[s:s + batch_size])
+                    e, m, _ = model.encode_text(list(texts[s:s + batch_size]))
                 embs.append(e)
                 masks.append(m)
             t_emb, t_mask = _pad_cat(embs, masks)
@@ -186,20 +212,12 @@ def evaluate_checkpoint(model, stats: dict, dataset_clips: Sequence, batch_size:
                     m_emb, m_mask = model.encode_motion(x, bm)
                     score = model.score(t_emb, t_mask, m_emb, m_mask)
                 columns.append(score.float().cpu())
-                patches = m_emb.shape[1]
-                if grounding and m_emb.shape[1] == metrics.NUM_PATCHES:
-                    _ground_batch(model, batch, m_emb, m_mask, phrases, arm)
-            scores = torch.cat(columns, dim=1).numpy().astype(np.float64)
-            scores, extra_scores = scores[:len(clips)], scores[len(clips):]
+                if on_batch is not None:
+                    on_batch(batch, m_emb, m_mask)
+            return torch.cat(columns, dim=1).numpy().astype(np.float64)
     finally:
         if was_training and hasattr(model, "train"):
             model.train()
-    out = score_report(scores, clips, protocols, seed=seed,
-                       grounding=(phrases, arm) if grounding else None, patches=patches)
-    if query_set:
-        from .query_set import query_set_recall
-        out["query_set"] = query_set_recall(extra_scores, query_set, [c.labels for c in clips])
-    return out
 
 
 def _ground_batch(model, batch, m_emb, m_mask, phrases: list, arm: list) -> None:

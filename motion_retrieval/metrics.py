@@ -156,14 +156,12 @@ def _label_key(labels: Mapping | None, keys: Sequence[str]) -> tuple | None:
     return None if any(v is None for v in values) else values
 
 
-def label_recall(scores: np.ndarray, query_labels: Sequence[Mapping | None],
-                 gallery_labels: Sequence[Mapping | None], keys: Sequence[str] = ("content",),
-                 *, ks: Sequence[int] = KS, ties: str = "pessimistic") -> dict:
-    """Text->motion recall where a hit is any motion with the same label values on `keys`.
-
-    Queries whose label (or one of the keys) is missing are left out; a gallery item with a
-    missing value never matches. `n` counts the queries that were scored.
-    """
+def label_ranks(scores: np.ndarray, query_labels: Sequence[Mapping | None],
+                gallery_labels: Sequence[Mapping | None], keys: Sequence[str] = ("content",),
+                ties: str = "pessimistic") -> tuple[list[int], np.ndarray]:
+    """(scored query rows, their 1-based ranks) where a hit is any motion with the same label
+    values on `keys`. Queries whose label (or one of the keys) is missing, or that no gallery
+    item shares, are left out; a gallery item with a missing value never matches."""
     scores = _check_scores(scores)
     if scores.shape != (len(query_labels), len(gallery_labels)):
         raise ValueError(f"scores {scores.shape} do not match {len(query_labels)} query and "
@@ -174,6 +172,15 @@ def label_recall(scores: np.ndarray, query_labels: Sequence[Mapping | None],
     correct = np.array([[q[i] == gk for gk in g] for i in rows], dtype=bool)
     correct = correct.reshape(len(rows), len(g))
     ranks = ranks_from_correct(scores[rows], correct, ties) if rows else np.array([])
+    return rows, ranks
+
+
+def label_recall(scores: np.ndarray, query_labels: Sequence[Mapping | None],
+                 gallery_labels: Sequence[Mapping | None], keys: Sequence[str] = ("content",),
+                 *, ks: Sequence[int] = KS, ties: str = "pessimistic") -> dict:
+    """Text->motion recall where a hit is any motion with the same label values on `keys`
+    (`label_ranks`); `n` counts the queries that were scored."""
+    _, ranks = label_ranks(scores, query_labels, gallery_labels, keys, ties)
     return {"keys": list(keys), **recall_summary(ranks, ks)}
 
 
