@@ -304,6 +304,14 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def amp_context(dev: torch.device, amp: bool):
+    """bf16 autocast on CUDA (no loss scaler needed: bf16 has float32's range); none on CPU,
+    where bf16 matmuls are slower than float32 ones on most machines."""
+    if dev.type == "cuda" and amp:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def build_optimizer(model, cfg: TrainConfig):
     model.freeze_text_layers(cfg.text_frozen_layers)
     groups = model.param_groups(cfg.lr_motion, cfg.lr_text, cfg.lr_head, cfg.weight_decay)
@@ -376,9 +384,7 @@ def train(cfg: TrainConfig, data: list[str], out: str | Path, resume: bool = Fal
         sched.last_epoch = step
         for g, base in zip(opt.param_groups, sched.base_lrs):
             g["lr"] = base * schedule(step)
-    use_amp = dev.type == "cuda" and cfg.amp
-    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if use_amp
-           else contextlib.nullcontext())
+    amp = amp_context(dev, cfg.amp)
     log_file = out / "log.jsonl"
     max_log = math.log(model.cfg.logit_scale_max)
     meta_base = {"train_config": cfg.to_dict(), "data": [str(d) for d in data]}
