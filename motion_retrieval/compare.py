@@ -125,17 +125,14 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import torch
-
     from .checkpoint import load_checkpoint
     from .dataset import read_dataset
     from .evaluate import score_matrix
+    from .train import pick_device
 
     if len(args.checkpoint) != 2:
         raise ValueError(f"compare needs exactly two --checkpoint, got {len(args.checkpoint)}")
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(pick_device(args.device))
     models = [load_checkpoint(c, device=device)[:2] for c in args.checkpoint]
     out: dict = {"a": args.checkpoint[0], "b": args.checkpoint[1], "split": args.split,
                  "data": {}}

@@ -37,15 +37,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import torch
-
     from .checkpoint import load_checkpoint
     from .dataset import read_dataset
     from .query_set import load_query_set
+    from .train import pick_device
 
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(pick_device(args.device))
     query_set = load_query_set(args.queries) if args.queries else None
     model, stats, meta = load_checkpoint(args.checkpoint, device=device)
     data = read_dataset(args.data, split=args.split)

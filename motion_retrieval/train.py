@@ -297,10 +297,12 @@ def evaluate_set(model, ts: TrainSet, device, batch_size: int = 64) -> dict:
 
 
 def pick_device(name: str) -> torch.device:
+    """"auto" is CUDA where there is one; asking for CUDA without one is a clear error (a
+    ValueError, so the CLI prints it) rather than a failure deep inside the first step."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but no CUDA device is available")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name} was asked for but no CUDA device is available")
     return torch.device(name)
 
 

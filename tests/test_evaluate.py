@@ -235,3 +235,14 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
 
     rc = main(["evaluate", "--checkpoint", str(tmp_path / "nope"), "--data", str(tmp_path)])
     assert rc == 1 and "no config.json" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("checkpoints", [1, 2])  # evaluate takes one, compare two
+def test_asking_for_cuda_without_one_is_a_clear_error(tmp_path, capsys, checkpoints):
+    from motion_retrieval.cli import main
+
+    command = "evaluate" if checkpoints == 1 else "compare"
+    argv = [command] + ["--checkpoint", str(tmp_path / "a")] * checkpoints
+    rc = main(argv + ["--data", str(tmp_path), "--device", "cuda"])
+    assert rc == 1 and "no CUDA device is available" in capsys.readouterr().err
