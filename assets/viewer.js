@@ -319,7 +319,9 @@ function render(root, data) {
       mapBox.innerHTML = "";
       mapBox.appendChild(heatmap(e, w, w ? data.words[i] : "", skel));
       const share = w && w.whole_share !== undefined ? `; it gives ${w.whole_share >= 0 ? "+" : ""}${w.whole_share.toFixed(3)} of the whole-clip match ${e.parts.whole.toFixed(3)}` : "";
-      mapNote.textContent = w ? `"${data.words[i]}" matched the ${w.part_label}, ${w.seconds[0].toFixed(1)}-${w.seconds[1].toFixed(1)} s (cos ${w.similarity.toFixed(2)})${share}` : summary();
+      const when = w && data.when ? data.when[i] : null;
+      const placed = when ? `; the sentence places it at ${Math.round(100 * when.phase)} % of the clip (time weight ${when.gate.toFixed(2)})` : "";
+      mapNote.textContent = w ? `"${data.words[i]}" matched the ${w.part_label}, ${w.seconds[0].toFixed(1)}-${w.seconds[1].toFixed(1)} s (score ${w.similarity.toFixed(2)})${share}${placed}` : summary();
     }
     big.lit = w ? skel.part_joints[w.part] : [];
     big.range = w ? [Math.floor(w.frames[0] / (e.n_frames / big.n)), Math.ceil(w.frames[1] / (e.n_frames / big.n))] : null;

@@ -133,7 +133,7 @@ def time_index_load(model, stats, n: int = 5000) -> dict:
     from .search import Searcher
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = save_index(random_index(n, model.cfg.embed_dim), Path(tmp) / "gallery.safetensors")
+        path = save_index(random_index(n, model.score_dim), Path(tmp) / "gallery.safetensors")
         load_index(path)
         t0 = time.perf_counter()
         index = load_index(path)
@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     model, stats, label = _model(args.checkpoint)
-    dim = model.cfg.embed_dim
+    dim = model.score_dim
     out: dict = {"load_average": round(os.getloadavg()[0], 2), "model": label, "embed_dim": dim,
                  "threads": args.threads,
                  "cpu": platform.processor() or platform.machine(), "k": args.k, "search": {}}

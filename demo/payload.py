@@ -74,6 +74,16 @@ def word_maps(maps: np.ndarray, words) -> list[np.ndarray]:
     return [np.mean(maps[w.tokens], axis=0) for w in words]
 
 
+def word_when(when, words) -> list[dict] | None:
+    """Per word, where the sentence places it in a clip (phase, 0 = start, 1 = end) and how
+    much the score counts that (gate), averaged over its pieces; None unless the model has
+    `word_time` (when: (L_valid, 2) from `search.TextSearch.when`)."""
+    if when is None:
+        return None
+    return [{"phase": round(float(np.mean(when[w.tokens, 0])), 3),
+             "gate": round(float(np.mean(when[w.tokens, 1])), 3)} for w in words]
+
+
 def block_seconds(n_frames: int) -> list[list[float]]:
     """Per time block, its [start, end) in seconds for this clip (the map's row labels)."""
     return [[round(a / FPS, 2), round(b / FPS, 2)]
@@ -119,6 +129,7 @@ def text_payload(result, index, model_label: str = "") -> dict:
         "query": result.query,
         "words": [w.text for w in result.words],
         "tokens": result.tokens,
+        "when": word_when(result.when, result.words),
         "results": results,
         "skeleton": skeleton_info(),
         "model": model_label,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from motion_retrieval.index import GalleryIndex
-from motion_retrieval.model import with_coverage
+from motion_retrieval.model import decode_time, with_coverage
 
 MAX_QUERY_CHARS = 300
 MAX_QUERY_TOKENS = 64
@@ -61,6 +61,9 @@ class TextSearch:
     tokens: list[str]   # the valid word pieces, in order
     words: list[Word]
     hits: list[TextHit]
+    # (L_valid, 2) each token's (phase, gate) for a model with `word_time`: where in the clip
+    # the sentence places it (0 = start, 1 = end) and how much that counts; None otherwise.
+    when: np.ndarray | None = None
 
 
 @dataclass
@@ -100,9 +103,9 @@ class Searcher:
     """Holds a model and a gallery index; answers queries. Thread-safe for reading."""
 
     def __init__(self, model, stats, index: GalleryIndex, chunk_rows: int = 262_144):
-        if index.dim != model.cfg.embed_dim:
+        if index.dim != model.score_dim:
             raise ValueError(f"the gallery index was built with {index.dim}-dim embeddings but "
-                             f"the model makes {model.cfg.embed_dim}-dim ones: rebuild the index "
+                             f"the model makes {model.score_dim}-dim ones: rebuild the index "
                              "with this checkpoint")
         self.model = model.eval()
         self.stats = stats
@@ -233,7 +236,10 @@ class Searcher:
                       (q_shares @ self.whole[i]).numpy())
                      if self.whole_weight > 0 else (None, None, None))
             hits.append(TextHit(rank, i, self.index.ids[i], float(score), maps, *parts))
-        return TextSearch(query.strip(), tokens, words, hits)
+        when = None
+        if getattr(self.model.cfg, "word_time", False):
+            when = torch.stack(decode_time(q), dim=1).numpy()
+        return TextSearch(query.strip(), tokens, words, hits, when)
 
     # ------------------------------------------------------------------ motion
     def encode_joints(self, joints: np.ndarray):

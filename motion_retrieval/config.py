@@ -49,6 +49,13 @@ class ModelConfig:
     # MaxSim. Chosen on the validation split after training (`python -m motion_retrieval
     # hybrid`); see `RetrievalModel.score`.
     whole_clip_weight: float = 0.0
+    # MaxSim only: words know *when*. A head on each word's text state predicts where in the
+    # clip it happens (phase in 0..1, from context such as "then" or "after") and how much
+    # that matters (gate >= 0); each patch carries its time block's place in the clip's real
+    # frames. Both ride in two extra embedding dimensions, so a word-patch cosine gains
+    # gate * cos(pi * (phase - time)) and the maps, the index and search need no other change.
+    # See `RetrievalModel.word_time`.
+    word_time: bool = False
 
     def __post_init__(self) -> None:
         if self.scorer not in SCORERS:
@@ -65,6 +72,8 @@ class ModelConfig:
         if self.whole_clip_weight > 0 and not self.global_aux:
             raise ValueError("whole_clip_weight > 0 needs the whole-clip heads "
                              "(model.global_aux=true, trained with global_aux_weight > 0)")
+        if self.word_time and self.scorer != "maxsim":
+            raise ValueError("word_time is for MaxSim models (scorer=maxsim)")
         if self.band_width * 14 != 224:
             raise ValueError("band_width must be 16: 14 bands make the 224-pixel image")
 
@@ -99,6 +108,9 @@ class TrainConfig:
     # Comma-separated data folder names whose grounding.json may supervise training ("" = all).
     # Leave Bandai-Namco out to judge grounding there on labels the model never saw.
     grounding_from: str = ""
+    # With model.word_time: supervise each grounded word's phase with the middle of its
+    # phrase's time blocks (squared error; same grounding.json and `grounding_from` filter).
+    word_time_weight: float = 0.0
     # Auxiliary pooled (global) InfoNCE on the same encoders, through separate heads: dense
     # gradients for every patch while the scored path stays MaxSim (unless the model is made
     # hybrid afterwards: `model.whole_clip_weight`). Needs model.global_aux.
@@ -127,6 +139,10 @@ class TrainConfig:
             raise ValueError("soft_max_tau and soft_max_tau_end must be >= 0")
         if self.global_aux_weight > 0 and not self.model.global_aux:
             self.model.global_aux = True  # the loss needs its heads
+        if self.word_time_weight < 0:
+            raise ValueError("word_time_weight must be >= 0")
+        if self.word_time_weight > 0 and not self.model.word_time:
+            raise ValueError("word_time_weight > 0 needs model.word_time=true")
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2 for a contrastive loss")
 

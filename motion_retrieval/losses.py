@@ -112,3 +112,22 @@ def grounding_loss(t_emb: torch.Tensor, m_emb: torch.Tensor, m_mask: torch.Tenso
     loss = torch.logsumexp(logits, -1) - hit
     return loss[torch.isfinite(loss)].mean() if bool(torch.isfinite(loss).any()) \
         else t_emb.new_zeros(())
+
+
+def word_time_loss(phase: torch.Tensor, time_target: torch.Tensor,
+                   block_times: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between each grounded word's phase and the middle of its phrase.
+
+    phase (B, L) in (0, 1) (`RetrievalModel.word_time`); time_target (B, L, 14) bool: the
+    phrase's time blocks (all False = not supervised); block_times (B, 14): each block's place
+    in the clip's real blocks, 0 on padding (`model.block_times`). The target is the mean of
+    the phrase's real blocks' places, so "first" words aim early and "then" words late.
+    """
+    real = block_times > 0
+    tt = time_target & real[:, None, :]
+    count = tt.sum(-1)
+    sup = count > 0
+    if not bool(sup.any()):
+        return phase.new_zeros(())
+    target = (tt.to(block_times.dtype) * block_times[:, None, :]).sum(-1) / count.clamp(min=1)
+    return ((phase.float() - target)[sup] ** 2).mean()

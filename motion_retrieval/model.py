@@ -79,6 +79,34 @@ def maxsim(t_emb: torch.Tensor, t_mask: torch.Tensor, m_emb: torch.Tensor,
     return torch.cat(out, dim=1)
 
 
+def time_code(t: torch.Tensor) -> torch.Tensor:
+    """(...,) times in [0, 1] -> (..., 2) unit vectors (cos pi t, sin pi t): the dot product of
+    two codes is cos(pi * (t1 - t2)), 1 at the same moment and -1 at opposite ends of a clip."""
+    a = math.pi * t
+    return torch.stack([torch.cos(a), torch.sin(a)], dim=-1)
+
+
+def decode_time(emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(..., D + 2) word embeddings of a `word_time` model -> (phase, gate), read back from
+    the last two dimensions gate * (cos pi phase, sin pi phase)."""
+    code = emb[..., -2:].float()
+    return torch.atan2(code[..., 1], code[..., 0]) / math.pi, code.norm(dim=-1)
+
+
+def block_times(block_mask: torch.Tensor) -> torch.Tensor:
+    """(B, 14) real-block mask -> (B, 14): each block's centre as a fraction of the clip's real
+    blocks, (k + 0.5) / n for the k-th real block of n (0 on padding)."""
+    blocks = block_mask.to(torch.float32)
+    n = blocks.sum(1, keepdim=True).clamp(min=1)
+    return (blocks.cumsum(1) - 0.5) / n * blocks
+
+
+def patch_times(mask: torch.Tensor) -> torch.Tensor:
+    """(B, 196) patch mask -> (B, 196): `block_times` of each patch's time block."""
+    blocks = mask.view(mask.shape[0], GRID, GRID)[:, :, 0]  # patch p is block p // 14
+    return block_times(blocks).repeat_interleave(GRID, dim=1)
+
+
 def is_hybrid(model) -> bool:
     """Whether `model` scores with the whole-clip cosine too (`ModelConfig.whole_clip_weight`)."""
     return getattr(getattr(model, "cfg", None), "whole_clip_weight", 0.0) > 0
@@ -200,6 +228,13 @@ class RetrievalModel(nn.Module):
             # explanation maps never read them, a hybrid score (whole_clip_weight) does.
             self.aux_motion_projection = nn.Linear(self.motion.width, cfg.embed_dim)
             self.aux_text_projection = nn.Linear(self.text.config.hidden_size, cfg.embed_dim)
+        if cfg.word_time:
+            self.word_time_head = nn.Linear(self.text.config.hidden_size, 2)
+            nn.init.zeros_(self.word_time_head.weight)
+            with torch.no_grad():  # start at phase 0.5 and a small gate (softplus -> 0.2)
+                self.word_time_head.bias.copy_(torch.tensor([0.0, math.log(math.expm1(0.2))]))
+        # Width of the token and patch vectors that MaxSim compares (two more with word_time).
+        self.score_dim = cfg.embed_dim + (2 if cfg.word_time else 0)
 
     @property
     def device(self) -> torch.device:
@@ -230,7 +265,10 @@ class RetrievalModel(nn.Module):
         if self.cfg.scorer == "global":
             tokens = masked_mean(tokens, mask, keepdim=True)
             mask = mask.new_ones(tokens.shape[0], 1)
-        return F.normalize(self.motion_projection(tokens), dim=-1), mask
+        emb = F.normalize(self.motion_projection(tokens), dim=-1)
+        if self.cfg.word_time:
+            emb = torch.cat([emb, time_code(patch_times(mask)).to(emb.dtype)], dim=-1)
+        return emb, mask
 
     # ------------------------------------------------------------------- text
     def tokenize(self, texts: list[str]) -> dict:
@@ -261,7 +299,17 @@ class RetrievalModel(nn.Module):
         if self.cfg.scorer == "global":
             hidden = masked_mean(hidden, mask, keepdim=True)
             mask = mask.any(dim=1, keepdim=True)
-        return F.normalize(self.text_projection(hidden), dim=-1), mask
+        emb = F.normalize(self.text_projection(hidden), dim=-1)
+        if self.cfg.word_time:
+            phase, gate = self.word_time(hidden)
+            emb = torch.cat([emb, (gate.unsqueeze(-1) * time_code(phase)).to(emb.dtype)], -1)
+        return emb, mask
+
+    def word_time(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,L,H) text states -> (phase (B,L) in (0,1), gate (B,L) >= 0) of `cfg.word_time`:
+        where in the clip each word says it happens, and how much its score counts that."""
+        out = self.word_time_head(hidden).float()
+        return torch.sigmoid(out[..., 0]), F.softplus(out[..., 1])
 
     def encode_text(self, texts: list[str]):
         """Captions -> (emb (B,L,D), mask (B,L), tokens); global: L = 1, tokens[b] = [caption]."""

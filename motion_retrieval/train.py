@@ -190,7 +190,9 @@ def train_step(model, cfg: TrainConfig, ts: TrainSet, idx: list[int], rng, devic
         info_nce,
         mask_tokens,
         token_diversity_loss,
+        word_time_loss,
     )
+    from .model import block_times
 
     texts, phrases, xs = [], [], []
     for i in idx:
@@ -234,15 +236,19 @@ def train_step(model, cfg: TrainConfig, ts: TrainSet, idx: list[int], rng, devic
                                                          labels)
         if model.cfg.scorer == "maxsim":
             if cfg.token_diversity_weight > 0:
+                words = t_emb[..., :model.cfg.embed_dim]  # what they say, not when (word_time)
                 out["div"] = cfg.token_diversity_weight * token_diversity_loss(
-                    t_emb, t_mask, cfg.token_diversity_margin)
-            if cfg.grounding_weight > 0:
+                    words, t_mask, cfg.token_diversity_margin)
+            if cfg.grounding_weight > 0 or cfg.word_time_weight > 0:
                 part, tim = grounding_targets(batch["tokens"], texts, phrases,
                                               [ts.n_frames[i] for i in idx], t_emb.shape[1])
-                if part.any():
+                if cfg.grounding_weight > 0 and part.any():
                     out["ground"] = cfg.grounding_weight * grounding_loss(
                         t_emb, m_emb, m_mask, part.to(device), tim.to(device),
                         cfg.grounding_pool, cfg.grounding_temperature)
+                if cfg.word_time_weight > 0 and tim.any():
+                    out["when"] = cfg.word_time_weight * word_time_loss(
+                        model.word_time(hidden)[0], tim.to(device), block_times(bm))
     out["loss"] = sum(out.values())
     return out
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Reproduces "Words that know when" (docs/results.md): the default recipe with model.word_time
+# (seed 42, as the default), its hybrid weight chosen on validation, the test rows, and paired
+# tests against the default and the pooled baselines on the four procedural test splits and
+# Bandai-Namco. Needs the runs of tools/margin.sh for the baselines (runs/global_hn_e12,
+# runs/global_e12_s1).
+#
+#   bash tools/word_time.sh          # ~45 min of training on 2 CPU cores, then ~15 min
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python}
+R=${RUN:-when_e12}
+DATA="--data data/synthetic --data data/bandai"
+
+[ -f "runs/$R/best/config.json" ] || $PY -m motion_retrieval train $DATA --config faithful \
+  --out "runs/$R" --set num_threads=2 epochs=12 grounding_from=synthetic \
+  model.word_time=true word_time_weight=1.0 > "runs/$R.log" 2>&1
+[ -d "runs/$R/hybrid" ] || $PY -m motion_retrieval hybrid --checkpoint "runs/$R/best" $DATA \
+  --out "runs/$R/hybrid"
+
+for ck in best hybrid; do
+  out="docs/results/${R}$([ $ck = hybrid ] && echo _hybrid)"
+  mkdir -p "$out"
+  $PY -m motion_retrieval evaluate --checkpoint "runs/$R/$ck" --data data/synthetic --split test \
+    --json --queries assets/queries/procedural.jsonl --output "$out/test_synthetic.json"
+  $PY -m motion_retrieval evaluate --checkpoint "runs/$R/$ck" --data data/bandai --split test \
+    --json --queries assets/queries/bandai.jsonl --output "$out/test_bandai.json"
+done
+cp "runs/$R/log.jsonl" "runs/$R/train_config.json" "docs/results/$R/"
+
+PROC="--data data/synthetic --data data/synthetic_seed1 --data data/synthetic_seed2 \
+  --data data/synthetic_seed3 --split test --pool"
+compare() {  # name, A, B
+  # shellcheck disable=SC2086
+  $PY -m motion_retrieval compare --checkpoint "$2" --checkpoint "$3" $PROC \
+    --output "docs/results/compare/procedural4_$1.json"
+  $PY -m motion_retrieval compare --checkpoint "$2" --checkpoint "$3" --data data/bandai \
+    --split test --output "docs/results/compare/$1.json"
+}
+compare "${R}_vs_global_hn_e12" "runs/$R/best" runs/global_hn_e12/best
+compare "${R}_hybrid_vs_global_hn_e12" "runs/$R/hybrid" runs/global_hn_e12/best
+compare "${R}_hybrid_vs_default" "runs/$R/hybrid" weights/default
+compare "${R}_vs_global_e12_s1" "runs/$R/best" runs/global_e12_s1/best
