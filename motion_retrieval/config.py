@@ -186,6 +186,9 @@ def faithful() -> TrainConfig:
     cfg.global_aux_weight = 1.0  # chosen on validation (README "Results")
     cfg.lr_head = 1e-3  # projections + logit scale; chosen on validation (README "Results")
     cfg.model.global_aux = True  # its training-only heads
+    # Words that know when (chosen on validation: docs/results.md, "Words that know when").
+    cfg.model.word_time = True
+    cfg.word_time_weight = 1.0
     return cfg
 
 
