@@ -165,8 +165,10 @@ def api_result(payload: dict) -> dict:
              **({"parts": r["parts"]} if "parts" in r else {}),
              "words": [{"word": w, "part": e["part_name"], "part_label": e["part_label"],
                         "seconds": e["seconds"], "similarity": e["similarity"],
-                        **({"whole_share": e["whole_share"]} if "whole_share" in e else {})}
-                       for w, e in zip(payload["words"], r["words"])]}
+                        **({"whole_share": e["whole_share"]} if "whole_share" in e else {}),
+                        **({"when": when} if when else {})}
+                       for w, e, when in zip(payload["words"], r["words"],
+                                             payload.get("when") or [None] * len(r["words"]))]}
             for r in payload["results"]
         ],
     }
@@ -185,10 +187,14 @@ def summary_markdown(payload: dict) -> str:
         lines[0] = (f"**Top result `{top['id']}`** (score {top['score']:.3f} = words' best "
                     f"patches {top['parts']['maxsim']:.3f}, mixed with the whole-clip match "
                     f"{top['parts']['whole']:.3f}): where each word matched")
-    for word, e in zip(payload["words"], top["words"]):
+    whens = payload.get("when") or [None] * len(top["words"])
+    for word, e, when in zip(payload["words"], top["words"], whens):
         s0, s1 = e["seconds"]
         share = (f"; {e['whole_share']:+.3f} of the whole-clip match"
                  if "whole_share" in e else "")
+        # With word time a map entry is cosine + the time term, so it is not called a cosine.
+        value = f"score {e['similarity']:.2f}" if when else f"cos {e['similarity']:.2f}"
+        placed = f"; placed at {100 * when['phase']:.0f} % of the clip" if when else ""
         lines.append(f"- **{word}** → {e['part_label']}, {s0:.1f}–{s1:.1f} s "
-                     f"(cos {e['similarity']:.2f}{share})")
+                     f"({value}{share}{placed})")
     return "\n".join(lines)

@@ -230,8 +230,16 @@ def test_the_demo_reports_where_the_sentence_places_each_word():
     w = result.words[-1]  # "jumps"
     assert payload["when"][-1]["phase"] == pytest.approx(float(phase[0][rows][w.tokens].mean()),
                                                          abs=1e-3)
+    from demo.payload import api_result, summary_markdown
+
+    api = api_result(payload)["results"][0]["words"]
+    assert [w["when"] for w in api] == payload["when"]
+    assert "% of the clip" in summary_markdown(payload)
     # Models without the time term say nothing about it.
     plain = RetrievalModel(tiny().model)
     plain_search = Searcher(plain, STATS, build_index(plain, STATS, cs)).search_text(query, k=1)
     assert plain_search.when is None
-    assert text_payload(plain_search, searcher.index)["when"] is None
+    plain_payload = text_payload(plain_search, searcher.index)
+    assert plain_payload["when"] is None
+    assert all("when" not in w for w in api_result(plain_payload)["results"][0]["words"])
+    assert "% of the clip" not in summary_markdown(plain_payload)
