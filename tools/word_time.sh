@@ -6,15 +6,17 @@
 # baselines (runs/global_hn_e12, runs/global_e12_s1).
 #
 #   bash tools/word_time.sh          # ~45 min of training on 2 CPU cores, then ~15 min
+#   SEED=1 bash tools/word_time.sh   # the second seed, paired with faithful_e12_s1_hybrid
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
-R=${RUN:-when_e12}
+SEED=${SEED:-42}
+if [ "$SEED" = 42 ]; then R=when_e12; else R=when_e12_s$SEED; fi
 DATA="--data data/synthetic --data data/bandai"
 
 [ -f "runs/$R/best/config.json" ] || $PY -m motion_retrieval train $DATA --config faithful \
   --out "runs/$R" --set num_threads=2 epochs=12 grounding_from=synthetic \
-  model.word_time=true word_time_weight=1.0 > "runs/$R.log" 2>&1
+  model.word_time=true word_time_weight=1.0 seed="$SEED" > "runs/$R.log" 2>&1
 [ -d "runs/$R/hybrid" ] || $PY -m motion_retrieval hybrid --checkpoint "runs/$R/best" $DATA \
   --out "runs/$R/hybrid"
 
@@ -40,8 +42,17 @@ compare() {  # name, A, B
 }
 compare "${R}_vs_global_hn_e12" "runs/$R/best" runs/global_hn_e12/best
 compare "${R}_hybrid_vs_global_hn_e12" "runs/$R/hybrid" runs/global_hn_e12/best
-OLD=runs/default_session6  # the default before this study, from git
-[ -f "$OLD/config.json" ] || { mkdir -p "$OLD" && git archive 4c7f4da weights/default \
-  | tar -x -C "$OLD" --strip-components=2; }
-compare "${R}_hybrid_vs_default" "runs/$R/hybrid" "$OLD"
+if [ "$SEED" = 42 ]; then
+  OLD=runs/default_session6  # the default before this study (faithful_e12_hybrid), from git
+  [ -f "$OLD/config.json" ] || { mkdir -p "$OLD" && git archive 4c7f4da weights/default \
+    | tar -x -C "$OLD" --strip-components=2; }
+  compare "${R}_hybrid_vs_default" "runs/$R/hybrid" "$OLD"
+else  # the same seed without word time (tools/margin.sh)
+  compare "${R}_hybrid_vs_faithful_e12_s${SEED}_hybrid" "runs/$R/hybrid" \
+    "runs/faithful_e12_s$SEED/hybrid"
+  compare "${R}_hybrid_vs_global_e12_s$SEED" "runs/$R/hybrid" "runs/global_e12_s$SEED/best"
+fi
 compare "${R}_vs_global_e12_s1" "runs/$R/best" runs/global_e12_s1/best
+# The hybrid weight's validation table, beside the test rows.
+$PY -c "import json, sys; json.dump(json.load(open(sys.argv[1]))['meta']['whole_clip_selection'], open(sys.argv[2], 'w'), \
+indent=1)" "runs/$R/hybrid/config.json" "docs/results/${R}_hybrid/selection.json"
