@@ -73,9 +73,10 @@ def _model(checkpoint):
     return model, stats, "random `cpu` config model (no weights/default)"
 
 
-def random_index(n: int, dim: int, seed: int = 0):
+def random_index(n: int, dim: int, seed: int = 0, whole_dim: int | None = None):
     """A gallery of n clips with random unit patch embeddings and simple joints (and whole-clip
-    vectors, so that a hybrid model can search it too)."""
+    vectors, so that a hybrid model can search it too). `dim` is the model's `score_dim`;
+    `whole_dim` its `cfg.embed_dim` where they differ (`model.word_time`)."""
     from motion_retrieval.index import GalleryIndex
     from motion_retrieval.skeleton import rest_pose
 
@@ -87,8 +88,8 @@ def random_index(n: int, dim: int, seed: int = 0):
     for s in range(0, len(emb), 200_000):  # bounded float32 scratch memory
         x = rng.standard_normal((min(200_000, len(emb) - s), dim)).astype(np.float32)
         emb[s:s + len(x)] = x / np.linalg.norm(x, axis=1, keepdims=True)
-    def unit(rows: int) -> np.ndarray:
-        x = rng.standard_normal((rows, dim)).astype(np.float32)
+    def unit(rows: int, width: int = dim) -> np.ndarray:
+        x = rng.standard_normal((rows, width)).astype(np.float32)
         return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float16)
 
     pooled = unit(n)
@@ -102,7 +103,8 @@ def random_index(n: int, dim: int, seed: int = 0):
         caption_offsets=np.array([0, 6]), caption_owner=np.array([0]),
         joints=np.broadcast_to(pose, (total, 22, 3)).copy(),
         joint_offsets=np.concatenate([[0], np.cumsum(frames)]), n_frames=frames,
-        meta={"random": True}, whole=unit(n), caption_whole=unit(1))
+        meta={"random": True}, whole=unit(n, whole_dim or dim),
+        caption_whole=unit(1, whole_dim or dim))
 
 
 def time_search(model, stats, index, repeats: int, k: int) -> dict:
@@ -133,7 +135,8 @@ def time_index_load(model, stats, n: int = 5000) -> dict:
     from .search import Searcher
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = save_index(random_index(n, model.score_dim), Path(tmp) / "gallery.safetensors")
+        path = save_index(random_index(n, model.score_dim, whole_dim=model.cfg.embed_dim),
+                          Path(tmp) / "gallery.safetensors")
         load_index(path)
         t0 = time.perf_counter()
         index = load_index(path)
@@ -203,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
                  "threads": args.threads,
                  "cpu": platform.processor() or platform.machine(), "k": args.k, "search": {}}
     for n in args.sizes:
-        index = random_index(n, dim, seed=n)
+        index = random_index(n, dim, seed=n, whole_dim=model.cfg.embed_dim)
         out["search"][str(n)] = time_search(model, stats, index, args.repeats, args.k)
         del index
         if not args.json:

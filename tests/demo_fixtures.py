@@ -40,8 +40,9 @@ def clips(n: int, seed: int = 0):
                  [CAPTIONS[i % len(CAPTIONS)], f"motion number {i}"]) for i in range(n)]
 
 
-def tiny_model(whole_clip_weight: float = 0.0):
-    """A random `tiny` model; whole_clip_weight > 0 makes it hybrid (with whole-clip heads)."""
+def tiny_model(whole_clip_weight: float = 0.0, word_time: bool = False):
+    """A random `tiny` model; whole_clip_weight > 0 makes it hybrid (with whole-clip heads),
+    word_time gives it the word-time head (`model.word_time`)."""
     import dataclasses
 
     import torch
@@ -53,7 +54,10 @@ def tiny_model(whole_clip_weight: float = 0.0):
     cfg = get_config("tiny").model
     if whole_clip_weight > 0:
         cfg = dataclasses.replace(cfg, global_aux=True, whole_clip_weight=whole_clip_weight)
-    return RetrievalModel(cfg).eval()
+    model = RetrievalModel(dataclasses.replace(cfg, word_time=word_time)).eval()
+    if word_time:  # phases and gates that differ from word to word
+        torch.nn.init.normal_(model.word_time_head.weight, std=0.5)
+    return model
 
 
 STATS = {"mean": np.zeros(29, np.float32), "std": np.full(29, 30.0, np.float32)}

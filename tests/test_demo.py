@@ -483,10 +483,11 @@ def test_app_start_up_errors_are_one_line(tmp_path):
         assert message in out.stderr and "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("weight", [0.0, 1.0])
-def test_bench_times_plain_and_hybrid_models(weight):
+@pytest.mark.parametrize("weight,word_time", [(0.0, False), (1.0, False), (1.0, True)])
+def test_bench_times_plain_and_hybrid_models(weight, word_time):
     from demo.bench import random_index, time_search
 
-    model = tiny_model(whole_clip_weight=weight)
-    out = time_search(model, STATS, random_index(40, model.cfg.embed_dim), repeats=3, k=3)
+    model = tiny_model(whole_clip_weight=weight, word_time=word_time)
+    index = random_index(40, model.score_dim, whole_dim=model.cfg.embed_dim)
+    out = time_search(model, STATS, index, repeats=3, k=3)
     assert 0 < out["p50_ms"] <= out["p95_ms"] and 14 <= out["valid_patches_per_clip"] <= 196

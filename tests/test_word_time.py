@@ -243,3 +243,34 @@ def test_the_demo_reports_where_the_sentence_places_each_word():
     assert plain_payload["when"] is None
     assert all("when" not in w for w in api_result(plain_payload)["results"][0]["words"])
     assert "% of the clip" not in summary_markdown(plain_payload)
+
+
+def test_a_hybrid_model_with_word_time_searches_with_its_own_score():
+    from demo_fixtures import tiny_model
+
+    from demo.search import Searcher
+    from motion_retrieval.features import motion_to_input
+    from motion_retrieval.index import build_index
+
+    model = tiny_model(whole_clip_weight=1.0, word_time=True)
+    cs = clips(5)
+    index = build_index(model, STATS, cs)
+    assert index.dim == model.score_dim and index.whole.shape[1] == model.cfg.embed_dim
+    searcher = Searcher(model, STATS, index)
+    query = "someone jumps, then walks forward"
+    hits = searcher.search_text(query, k=len(cs)).hits
+    xs, bms = zip(*[motion_to_input(c.joints, STATS)[:2] for c in cs])
+    with torch.inference_mode():
+        m, mm, mw = model.encode_motion_whole(torch.tensor(np.stack(xs)),
+                                              torch.tensor(np.stack(bms)))
+        t, tm, _, tw = model.encode_text_whole([query])
+        ref = model.score(t, tm, m, mm, t_whole=tw, m_whole=mw)[0].numpy()
+    got = np.array([h.score for h in sorted(hits, key=lambda h: h.index)])
+    np.testing.assert_allclose(got, ref, atol=2e-3)
+    for h in hits:  # the maps still explain the MaxSim part exactly
+        assert h.maxsim == pytest.approx(h.maps.max(1).mean(), abs=1e-4)
+    cap, score, _ = searcher.search_motion(cs[1].joints, k=1).captions[0]
+    with torch.inference_mode():
+        t, tm, _, tw = model.encode_text_whole([cap])
+        want = model.score(t, tm, m[1:2], mm[1:2], t_whole=tw, m_whole=mw[1:2])
+    assert score == pytest.approx(float(want), abs=2e-3)
