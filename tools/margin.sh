@@ -6,8 +6,8 @@
 #   bash tools/margin.sh                 # ~2 hours on 2 CPU cores (two runs at a time)
 #   SEED=2 bash tools/margin.sh          # another training seed of the pair
 #
-# weights/default is the seed-42 default; the comparisons it makes are written to
-# runs/compare/*.json (the recorded ones are in docs/results/compare/).
+# The seed-42 default it compares is the session-6 one (`session6_default` in tools/paired.sh);
+# the comparisons are written to runs/compare/*.json (the recorded ones: docs/results/compare/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
@@ -40,17 +40,15 @@ train "$H" --config cpu --set $COMMON model.scorer=global lr_head=1e-3 hard_nega
 [ -d "runs/$F/hybrid" ] || $PY -m motion_retrieval hybrid --checkpoint "runs/$F/best" $DATA \
   --out "runs/$F/hybrid"
 
-PROC="--data data/synthetic --data data/synthetic_seed1 --data data/synthetic_seed2 \
-  --data data/synthetic_seed3 --split test --pool"
+# shellcheck source=tools/paired.sh
+. tools/paired.sh
 compare() {  # name, A, B
-  # shellcheck disable=SC2086
-  $PY -m motion_retrieval compare --checkpoint "$2" --checkpoint "$3" $PROC \
-    --output "runs/compare/procedural4_$1.json"
-  $PY -m motion_retrieval compare --checkpoint "$2" --checkpoint "$3" --data data/bandai \
-    --split test --output "runs/compare/bandai_$1.json"
+  paired "$2" "$3" "runs/compare/procedural4_$1.json" "runs/compare/bandai_$1.json"
 }
-compare "default_vs_$G" weights/default "runs/$G/best"
+# weights/default has moved on since this study (session 7); it compared the session-6 default.
+OLD=$(session6_default)
+compare "default_vs_$G" "$OLD" "runs/$G/best"
 compare "${F}_hybrid_vs_$G" "runs/$F/hybrid" "runs/$G/best"
 compare "${F}_vs_$G" "runs/$F/best" "runs/$G/best"
 compare "${H}_vs_$G" "runs/$H/best" "runs/$G/best"
-compare "default_vs_$H" weights/default "runs/$H/best"
+compare "default_vs_$H" "$OLD" "runs/$H/best"

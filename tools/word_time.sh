@@ -31,22 +31,15 @@ for ck in best hybrid; do
 done
 cp "runs/$R/log.jsonl" "runs/$R/train_config.json" "docs/results/$R/"
 
-PROC="--data data/synthetic --data data/synthetic_seed1 --data data/synthetic_seed2 \
-  --data data/synthetic_seed3 --split test --pool"
+# shellcheck source=tools/paired.sh
+. tools/paired.sh
 compare() {  # name, A, B
-  # shellcheck disable=SC2086
-  $PY -m motion_retrieval compare --checkpoint "$2" --checkpoint "$3" $PROC \
-    --output "docs/results/compare/procedural4_$1.json"
-  $PY -m motion_retrieval compare --checkpoint "$2" --checkpoint "$3" --data data/bandai \
-    --split test --output "docs/results/compare/$1.json"
+  paired "$2" "$3" "docs/results/compare/procedural4_$1.json" "docs/results/compare/$1.json"
 }
 compare "${R}_vs_global_hn_e12" "runs/$R/best" runs/global_hn_e12/best
 compare "${R}_hybrid_vs_global_hn_e12" "runs/$R/hybrid" runs/global_hn_e12/best
 if [ "$SEED" = 42 ]; then
-  OLD=runs/default_session6  # the default before this study (faithful_e12_hybrid), from git
-  [ -f "$OLD/config.json" ] || { mkdir -p "$OLD" && git archive 4c7f4da weights/default \
-    | tar -x -C "$OLD" --strip-components=2; }
-  compare "${R}_hybrid_vs_default" "runs/$R/hybrid" "$OLD"
+  compare "${R}_hybrid_vs_default" "runs/$R/hybrid" "$(session6_default)"
 else  # the same seed without word time (tools/margin.sh)
   compare "${R}_hybrid_vs_faithful_e12_s${SEED}_hybrid" "runs/$R/hybrid" \
     "runs/faithful_e12_s$SEED/hybrid"
