@@ -10,6 +10,10 @@ paired, so what differs between the models is separated from what is hard for bo
 - the discordant pairs (queries only A gets, queries only B gets) and the exact McNemar test on
   them (two-sided binomial p at 1/2; the queries both get or both miss carry no information).
 
+With `--queries FILE` the hand-written sentences of a query set are paired too
+(`queries_R@1`: a hit when the top-1 motion has the expected labels), so a claim about how
+models read people's own words gets the same test as one about the generated captions.
+
 Seed noise (another initialisation of the same recipe) is not in these numbers: it needs
 another training run, which is why `docs/results.md` reports two seeds as well.
 """
@@ -119,6 +123,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--bootstrap", type=int, default=10000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument("--queries", action="append", default=[],
+                        help="also pair the rank-1 label hits of a hand-written query set "
+                             "(JSONL, motion_retrieval/query_set.py) scored against each "
+                             "folder's motions: once for every folder, or once per --data in "
+                             "the same order")
     parser.add_argument("--pool", action="store_true",
                         help="also test all folders' queries together (e.g. test splits of "
                              "several generator seeds; each query keeps its own gallery)")
@@ -128,23 +137,39 @@ def run(args) -> int:
     from .checkpoint import load_checkpoint
     from .dataset import read_dataset
     from .evaluate import score_matrix
+    from .query_set import load_query_set, query_hits
     from .train import pick_device
 
     if len(args.checkpoint) != 2:
         raise ValueError(f"compare needs exactly two --checkpoint, got {len(args.checkpoint)}")
+    queries = getattr(args, "queries", None) or []
+    if len(queries) not in (0, 1, len(args.data)):
+        raise ValueError(f"give --queries once, or once per --data ({len(args.data)}), "
+                         f"not {len(queries)} times")
+    query_sets = [load_query_set(q) for q in queries]
+    query_sets = query_sets * len(args.data) if len(query_sets) == 1 else query_sets
     device = str(pick_device(args.device))
     models = [load_checkpoint(c, device=device)[:2] for c in args.checkpoint]
     out: dict = {"a": args.checkpoint[0], "b": args.checkpoint[1], "split": args.split,
                  "data": {}}
     pooled: list[tuple[dict, dict]] = []
-    for folder in args.data:
+    for i, folder in enumerate(args.data):
         data = read_dataset(folder, split=args.split)
         if len(data.clips) < 2:
             raise FileNotFoundError(f"{folder}: split {args.split!r} has {len(data.clips)} "
                                     f"readable clips; retrieval needs at least 2")
         texts = [c.captions[0] for c in data.clips]
-        hits = [rank1_hits(score_matrix(m, s, data.clips, texts, batch_size=args.batch_size),
-                           data.clips) for m, s in models]
+        items = query_sets[i] if query_sets else []
+        labels = [c.labels or None for c in data.clips]
+        hits = []
+        for m, s in models:
+            scores = score_matrix(m, s, data.clips, texts + [it["query"] for it in items],
+                                  batch_size=args.batch_size)
+            h = rank1_hits(scores[:len(texts)], data.clips)
+            q = query_hits(scores[len(texts):], items, labels) if items else []
+            if len(q):  # a query set with no right answer in this gallery has nothing to pair
+                h["queries_R@1"] = q
+            hits.append(h)
         pooled.append(hits)
         out["data"][str(Path(folder))] = compare_hits(*hits, n_boot=args.bootstrap,
                                                       seed=args.seed)

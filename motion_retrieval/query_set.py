@@ -77,14 +77,9 @@ def labels_match(expect: Mapping, labels: Mapping | None) -> bool:
     return True
 
 
-def query_set_recall(scores: np.ndarray, items: Sequence[Mapping],
-                     gallery_labels: Sequence[Mapping | None], *,
-                     ks: Sequence[int] = (1, 5, 10)) -> dict:
-    """Label recall of hand-written queries: scores (queries, motions), pessimistic ties.
-
-    Queries with no right answer in the gallery are left out (`unanswerable` counts them);
-    `top1` lists, per query, whether it hit and the content of its top-1 motion.
-    """
+def _ranks(scores: np.ndarray, items: Sequence[Mapping],
+           gallery_labels: Sequence[Mapping | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(answerable query rows, their ranks of the first right answer; pessimistic ties)."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (len(items), len(gallery_labels)):
         raise ValueError(f"scores {scores.shape} do not match {len(items)} queries and "
@@ -94,10 +89,29 @@ def query_set_recall(scores: np.ndarray, items: Sequence[Mapping],
     rows = np.flatnonzero(correct.any(1))
     ranks = (metrics.ranks_from_correct(scores[rows], correct[rows]) if rows.size
              else np.array([], dtype=int))
+    return rows, ranks
+
+
+def query_hits(scores: np.ndarray, items: Sequence[Mapping],
+               gallery_labels: Sequence[Mapping | None]) -> np.ndarray:
+    """Rank-1 hit (bool) of each answerable query, in order: what `compare` pairs."""
+    return _ranks(scores, items, gallery_labels)[1] == 1
+
+
+def query_set_recall(scores: np.ndarray, items: Sequence[Mapping],
+                     gallery_labels: Sequence[Mapping | None], *,
+                     ks: Sequence[int] = (1, 5, 10)) -> dict:
+    """Label recall of hand-written queries: scores (queries, motions), pessimistic ties.
+
+    Queries with no right answer in the gallery are left out (`unanswerable` counts them);
+    `top1` lists, per query, whether it hit and the content of its top-1 motion.
+    """
+    rows, ranks = _ranks(scores, items, gallery_labels)
     return {
         **metrics.recall_summary(ranks, ks),
         "unanswerable": int(len(items) - rows.size),
         "top1": [{"query": items[i]["query"], "hit": bool(r == 1),
-                  "top1": (gallery_labels[int(scores[i].argmax())] or {}).get("content")}
+                  "top1": (gallery_labels[int(np.asarray(scores)[i].argmax())] or {}).get(
+                      "content")}
                  for i, r in zip(rows, ranks)],
     }

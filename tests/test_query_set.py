@@ -74,12 +74,19 @@ def test_shipped_query_sets_load_and_name_real_labels():
     procedural = load_query_set(QUERIES / "procedural.jsonl")
     bandai = load_query_set(QUERIES / "bandai.jsonl")
     assert len(procedural) >= 40 and len(bandai) >= 20
+    # The held-out sets (written blind, session 8): larger, never used to choose anything.
+    held_p = load_query_set(QUERIES / "procedural_heldout.jsonl")
+    held_b = load_query_set(QUERIES / "bandai_heldout.jsonl")
+    assert len(held_p) >= 90 and len(held_b) >= 50
+    sets = (procedural, bandai, held_p, held_b)
+    procedural, bandai = procedural + held_p, bandai + held_b
     for item in procedural:
         for action in item["expect"]["actions"]:
             m = _ACTION.fullmatch(action)
             assert m and m["name"] in ALL_ACTIONS, action
     for item in bandai:
         assert set(item["expect"]) <= {"content", "style"}
-    # Written by hand: no query repeats another.
-    queries = [it["query"].lower() for it in procedural + bandai]
-    assert len(set(queries)) == len(queries)
+    # Written by hand: no query repeats another of its set.
+    for items in sets:
+        queries = [it["query"].lower() for it in items]
+        assert len(set(queries)) == len(queries)
