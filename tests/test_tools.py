@@ -54,6 +54,21 @@ def test_results_table_reads_recorded_runs(tmp_path):
     procedural, bandai = text.split("**Bandai-Namco test split**")
     assert all(line.count("|") == 13 for line in procedural.splitlines() if line.startswith("|"))
     assert all(line.count("|") == 12 for line in bandai.splitlines() if line.startswith("|"))
+    assert "Held-out" not in text  # no heldout_*.json: no third table
+
+
+def test_results_table_pools_the_held_out_query_sets(tmp_path):
+    run = tmp_path / "myrun"
+    run.mkdir()
+    for name, r1, n in (("synthetic", 60.0, 90), ("synthetic_seed1", 80.0, 30)):
+        (run / f"heldout_{name}.json").write_text(json.dumps(
+            {"query_set": {"R@1": r1, "R@5": 90.0, "n": n}}))
+    (run / "heldout_bandai.json").write_text(json.dumps({"query_set": {"R@1": 54.0, "n": 50}}))
+    text = _load("results_table").tables([run])
+    held = text.split("**Held-out hand-written queries**")[1]
+    row = next(line for line in held.splitlines() if line.startswith("| myrun"))
+    # seed 0's own figures, then the query-weighted pool: (60 * 90 + 80 * 30) / 120 = 65
+    assert row == "| myrun | 60.0 | 90.0 | 65.0 (120) | 54.0 | – |"
 
 
 def test_error_analysis_runs_as_a_script_from_anywhere(tmp_path):

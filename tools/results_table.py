@@ -5,7 +5,9 @@
 Each RUN folder holds the JSON that `python -m motion_retrieval evaluate ... --json --output`
 wrote for the procedural (`test_synthetic.json`) and Bandai-Namco (`test_bandai.json`) test
 splits; missing files or sections leave a dash. "hand-written R@1" is the label recall of
-`assets/queries/` (`evaluate --queries`).
+`assets/queries/` (`evaluate --queries`). Runs with `heldout_<data>.json` files (tools/heldout.sh)
+get a third table: label recall on the held-out query sets, the procedural one also pooled
+over the test splits of every procedural corpus it was scored against.
 """
 from __future__ import annotations
 
@@ -57,8 +59,39 @@ def tables(runs: list[Path]) -> str:
                   f" | {_get(b, 'labels', 'content_style', 'R@1')} | {_get(b, 'side', 'accuracy')}"
                   f" | {_grounding(b, 'arm_grounding', 'part')}"
                   f" | {_grounding(b, 'grounding', 'part')} | {_get(b, 'query_set', 'R@1')} |")
-    return ("**Procedural test split**\n\n" + "\n".join(syn)
+    text = ("**Procedural test split**\n\n" + "\n".join(syn)
             + "\n\n**Bandai-Namco test split**\n\n" + "\n".join(bn) + "\n")
+    held = heldout_table(runs)
+    return text + ("\n" + held if held else "")
+
+
+def _pooled_r1(results: list[dict]) -> str:
+    """Query-weighted R@1 over several galleries' `query_set` results."""
+    pairs = [(r["query_set"]["R@1"], r["query_set"]["n"]) for r in results
+             if (r.get("query_set") or {}).get("n")]
+    if not pairs:
+        return "–"
+    n = sum(n for _, n in pairs)
+    return f"{sum(v * k for v, k in pairs) / n:.1f} ({n})"
+
+
+def heldout_table(runs: list[Path]) -> str:
+    """The held-out query sets, or "" when no run has them."""
+    rows = []
+    for run in runs:
+        proc = [_load(f) for f in sorted(run.glob("heldout_synthetic*.json"))]
+        b = _load(run / "heldout_bandai.json")
+        if not proc and b is None:
+            continue
+        s = _load(run / "heldout_synthetic.json")
+        rows.append(f"| {run.name} | {_get(s, 'query_set', 'R@1')} | {_get(s, 'query_set', 'R@5')}"
+                    f" | {_pooled_r1(proc)} | {_get(b, 'query_set', 'R@1')}"
+                    f" | {_get(b, 'query_set', 'R@5')} |")
+    if not rows:
+        return ""
+    head = ("| run | procedural R@1 | R@5 | pooled R@1 (queries) | Bandai-Namco R@1 | R@5 |\n"
+            "|" + "---|" * 6)
+    return "**Held-out hand-written queries**\n\n" + head + "\n" + "\n".join(rows) + "\n"
 
 
 def _load(path: Path) -> dict | None:
