@@ -238,7 +238,14 @@ function render(root, data) {
   if (isText && data.results.length && data.results[0].words.length) {
     chips.appendChild(h("span", { class: "mr-chips-label", text: "Hover a word:" }));
     data.words.forEach((w, i) => {
-      const chip = h("span", { class: "mr-chip", "data-word": i, text: w, tabindex: 0 });
+      // A word no training caption used: marked, with the closest words the model knows.
+      const unseen = data.known && data.known[i] === false;
+      const close = unseen ? (data.unknown || []).find((u) => u.word === w.toLowerCase()) : null;
+      const chip = h("span", {
+        class: unseen ? "mr-chip mr-unseen" : "mr-chip", "data-word": i, text: w, tabindex: 0,
+        ...(unseen ? { title: `No training caption used "${w}": its match is a guess` +
+          (close && close.closest.length ? ` (closest words it knows: ${close.closest.join(", ")})` : "") } : {}),
+      });
       chip.addEventListener("mouseenter", () => setWord(i));
       chip.addEventListener("focus", () => setWord(i));
       chip.addEventListener("mouseleave", () => setWord(null));
@@ -321,7 +328,8 @@ function render(root, data) {
       const share = w && w.whole_share !== undefined ? `; it gives ${w.whole_share >= 0 ? "+" : ""}${w.whole_share.toFixed(3)} of the whole-clip match ${e.parts.whole.toFixed(3)}` : "";
       const when = w && data.when ? data.when[i] : null;
       const placed = when ? `; the sentence places it at ${Math.round(100 * when.phase)} % of the clip (time weight ${when.gate.toFixed(2)})` : "";
-      mapNote.textContent = w ? `"${data.words[i]}" matched the ${w.part_label}, ${w.seconds[0].toFixed(1)}-${w.seconds[1].toFixed(1)} s (score ${w.similarity.toFixed(2)})${share}${placed}` : summary();
+      const guess = w && data.known && data.known[i] === false ? " (a word no training caption used: a guess)" : "";
+      mapNote.textContent = w ? `"${data.words[i]}" matched the ${w.part_label}, ${w.seconds[0].toFixed(1)}-${w.seconds[1].toFixed(1)} s (score ${w.similarity.toFixed(2)})${share}${placed}${guess}` : summary();
     }
     big.lit = w ? skel.part_joints[w.part] : [];
     big.range = w ? [Math.floor(w.frames[0] / (e.n_frames / big.n)), Math.ceil(w.frames[1] / (e.n_frames / big.n))] : null;

@@ -130,6 +130,9 @@ def text_payload(result, index, model_label: str = "") -> dict:
         "words": [w.text for w in result.words],
         "tokens": result.tokens,
         "when": word_when(result.when, result.words),
+        # Per word: did a training caption use it (None: the checkpoint has no vocabulary)?
+        "known": [w.known for w in result.words],
+        "unknown": [{"word": w, "closest": closest} for w, closest in result.unknown],
         "results": results,
         "skeleton": skeleton_info(),
         "model": model_label,
@@ -160,6 +163,7 @@ def api_result(payload: dict) -> dict:
     return {
         "query": payload["query"],
         "model": payload.get("model", ""),
+        **({"unknown_words": payload["unknown"]} if payload.get("unknown") else {}),
         "results": [
             {"rank": r["rank"], "id": r["id"], "score": r["score"], "caption": r["caption"],
              **({"parts": r["parts"]} if "parts" in r else {}),
@@ -197,4 +201,17 @@ def summary_markdown(payload: dict) -> str:
         placed = f"; placed at {100 * when['phase']:.0f} % of the clip" if when else ""
         lines.append(f"- **{word}** → {e['part_label']}, {s0:.1f}–{s1:.1f} s "
                      f"({value}{share}{placed})")
-    return "\n".join(lines)
+    return "\n".join(lines + unknown_note(payload))
+
+
+def unknown_note(payload: dict) -> list[str]:
+    """A line naming the query's words that no training caption used, if any."""
+    unknown = payload.get("unknown") or []
+    if not unknown:
+        return []
+    parts = [f"**{u['word']}**" + (f" (closest it knows: {', '.join(u['closest'])})"
+                                    if u["closest"] else "") for u in unknown]
+    return ["", f"New to this model: {'; '.join(parts)}. No training caption used "
+            f"{'this word' if len(unknown) == 1 else 'these words'}, so "
+            f"{'its' if len(unknown) == 1 else 'their'} match is a guess and the ranking leans "
+            "on the other words; rephrasing with a known word may help."]

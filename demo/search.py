@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from motion_retrieval.index import GalleryIndex
-from motion_retrieval.model import decode_time, with_coverage
+from motion_retrieval.model import decode_time, masked_mean, with_coverage
+from motion_retrieval.vocabulary import normalize_word
 
 MAX_QUERY_CHARS = 300
 MAX_QUERY_TOKENS = 64
@@ -39,6 +40,8 @@ class QueryError(ValueError):
 class Word:
     text: str
     tokens: list[int]  # rows of the token x patch map (positions among the valid tokens)
+    # Whether a training caption used this word (None: the checkpoint has no vocabulary).
+    known: bool | None = None
 
 
 @dataclass
@@ -64,6 +67,9 @@ class TextSearch:
     # (L_valid, 2) each token's (phase, gate) for a model with `word_time`: where in the clip
     # the sentence places it (0 = start, 1 = end) and how much that counts; None otherwise.
     when: np.ndarray | None = None
+    # The words no training caption used, each with the closest words the model was trained
+    # on (by its text encoder); empty when all are known or the checkpoint has no vocabulary.
+    unknown: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 @dataclass
@@ -102,7 +108,8 @@ def group_words(query: str, offsets: list[tuple[int, int]]) -> list[Word]:
 class Searcher:
     """Holds a model and a gallery index; answers queries. Thread-safe for reading."""
 
-    def __init__(self, model, stats, index: GalleryIndex, chunk_rows: int = 262_144):
+    def __init__(self, model, stats, index: GalleryIndex, chunk_rows: int = 262_144,
+                 vocabulary: list[str] | None = None):
         if index.dim != model.score_dim:
             raise ValueError(f"the gallery index was built with {index.dim}-dim embeddings but "
                              f"the model makes {model.score_dim}-dim ones: rebuild the index "
@@ -111,6 +118,9 @@ class Searcher:
         self.stats = stats
         self.index = index
         self.chunk_rows = chunk_rows
+        # The training captions' words (checkpoint meta "vocabulary"), for `Word.known`.
+        self.vocabulary = sorted(set(vocabulary)) if vocabulary else None
+        self._vocab_emb: torch.Tensor | None = None  # their text vectors, made on first need
         self.coverage = float(model.cfg.coverage_weight)
         self.whole_weight = float(getattr(model.cfg, "whole_clip_weight", 0.0))
         if self.whole_weight > 0 and not index.has_whole:
@@ -239,7 +249,41 @@ class Searcher:
         when = None
         if getattr(self.model.cfg, "word_time", False):
             when = torch.stack(decode_time(q), dim=1).numpy()
-        return TextSearch(query.strip(), tokens, words, hits, when)
+        unknown = self.mark_known(words)
+        return TextSearch(query.strip(), tokens, words, hits, when, unknown)
+
+    def mark_known(self, words: list[Word], k: int = 3) -> list[tuple[str, list[str]]]:
+        """Set each word's `known`; return the unknown ones with their k closest known words."""
+        if self.vocabulary is None or self.model.cfg.scorer == "global":
+            return []  # no vocabulary, or one "word" that is the whole query
+        vocab = set(self.vocabulary)
+        out = []
+        for w in words:
+            w.known = normalize_word(w.text) in vocab
+            if not w.known and all(u != normalize_word(w.text) for u, _ in out):
+                out.append((normalize_word(w.text), self.closest_known(w.text, k)))
+        return out
+
+    def word_vectors(self, words: list[str]) -> torch.Tensor:
+        """(n, H) unit vectors of words read on their own: the mean of their text-encoder
+        states, before any projection (the pretrained encoder's sense of the word)."""
+        out = []
+        with self.text_lock, torch.inference_mode():
+            for s in range(0, len(words), 256):
+                hidden, valid = self.model.text_features(self.model.tokenize(words[s:s + 256]))
+                out.append(torch.nn.functional.normalize(masked_mean(hidden, valid).float(),
+                                                         dim=-1))
+        return torch.cat(out)
+
+    def closest_known(self, word: str, k: int = 3) -> list[str]:
+        """The k training words whose vectors are closest to `word`'s."""
+        if not self.vocabulary:
+            return []
+        if self._vocab_emb is None:
+            self._vocab_emb = self.word_vectors(self.vocabulary)
+        sims = self._vocab_emb @ self.word_vectors([word])[0]
+        top = torch.topk(sims, min(k, len(self.vocabulary))).indices.tolist()
+        return [self.vocabulary[i] for i in top]
 
     # ------------------------------------------------------------------ motion
     def encode_joints(self, joints: np.ndarray):

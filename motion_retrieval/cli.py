@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "choose a MaxSim model's whole-clip weight on validation; save it in a copy"),
     "index": ("motion_retrieval.index", "build or inspect a gallery index for the demo"),
     "render": ("motion_retrieval.render", "render motions to GIF/PNG for a person to look at"),
+    "vocabulary": ("motion_retrieval.vocabulary",
+                   "store the words of a checkpoint's training captions in it (for the demo)"),
 }
 
 

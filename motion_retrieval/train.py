@@ -23,6 +23,7 @@ from tqdm import tqdm
 from .config import TrainConfig, apply_overrides, get_config
 from .model import RetrievalModel, is_hybrid
 from .skeleton import BODY_PARTS, MIRROR_PARTS, NUM_PARTS, mirror_caption
+from .vocabulary import vocabulary
 
 
 def add_arguments(p) -> None:
@@ -405,7 +406,8 @@ def train(cfg: TrainConfig, data: list[str], out: str | Path, resume: bool = Fal
         print(device_line(dev, amp))
     log_file = out / "log.jsonl"
     max_log = math.log(model.cfg.logit_scale_max)
-    meta_base = {"train_config": cfg.to_dict(), "data": [str(d) for d in data]}
+    meta_base = {"train_config": cfg.to_dict(), "data": [str(d) for d in data],
+                 "vocabulary": vocabulary(c for caps in ts.captions for c in caps)}
 
     for epoch in range(start_epoch, cfg.epochs):
         rng = np.random.default_rng([cfg.seed, epoch])

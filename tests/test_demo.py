@@ -366,6 +366,16 @@ def test_app_mesh_tab_follows_smpl(setup, tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------- engine
+def test_default_gallery_cache_names_the_corpus_version(monkeypatch):
+    """A gallery cached from an older corpus (other captions) is not served after an upgrade."""
+    import demo.engine as engine_module
+
+    key = engine_module.default_gallery_key("abc", 5000, 0)
+    assert key.startswith("gallery-abc-") and key.endswith("-5000-0.safetensors")
+    monkeypatch.setattr(engine_module, "CORPUS_VERSION", engine_module.CORPUS_VERSION + 1)
+    assert engine_module.default_gallery_key("abc", 5000, 0) != key
+
+
 def test_engine_builds_caches_and_reuses_the_gallery(tmp_path, monkeypatch):
     monkeypatch.setenv("MOTION_CACHE", str(tmp_path / "cache"))
     ckpt = make_checkpoint(tmp_path / "ckpt")

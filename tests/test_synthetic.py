@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -325,3 +326,31 @@ def test_caption_wording_does_not_give_away_the_side():
     accuracy = float((pred == ys[half:]).mean())
     assert len(docs) > 300
     assert accuracy < 0.62, f"side predictable from wording alone: {accuracy:.2f}"
+
+
+def test_every_verb_is_spelled_right_in_every_form():
+    """Each template verb's -ing and third-person forms, checked against a dictionary spelling
+    (the corpus of sessions 1-7 wrote "claping" and "sidesteping")."""
+    from motion_retrieval.synthetic import captions
+
+    source = Path(captions.__file__).read_text()
+    verbs = sorted(set(re.findall(r"<([a-z]+)>", source)) - {"verb"})
+    expected_ing = {
+        "bend": "bending", "bow": "bowing", "box": "boxing", "bring": "bringing",
+        "clap": "clapping", "crouch": "crouching", "do": "doing", "extend": "extending",
+        "hop": "hopping", "jab": "jabbing", "jog": "jogging", "jump": "jumping",
+        "kick": "kicking", "lean": "leaning", "leap": "leaping", "lift": "lifting",
+        "lunge": "lunging", "make": "making", "move": "moving", "pivot": "pivoting",
+        "punch": "punching", "put": "putting", "raise": "raising", "reach": "reaching",
+        "rotate": "rotating", "run": "running", "shuffle": "shuffling",
+        "sidestep": "sidestepping", "squat": "squatting", "stand": "standing",
+        "step": "stepping", "stretch": "stretching", "take": "taking", "throw": "throwing",
+        "tilt": "tilting", "turn": "turning", "twist": "twisting", "walk": "walking",
+        "wave": "waving",
+    }
+    assert set(verbs) <= set(expected_ing), set(verbs) - set(expected_ing)
+    for verb in verbs:
+        assert captions.conjugate(verb, "ing") == expected_ing[verb], verb
+    third = {v: captions.conjugate(v, "third") for v in verbs}
+    assert third["box"] == "boxes" and third["punch"] == "punches" and third["do"] == "does"
+    assert third["clap"] == "claps" and third["stretch"] == "stretches"

@@ -17,7 +17,13 @@ import numpy as np
 from .compose import ActionSpec, build_motion
 from .corpus import make_clip_record, plan_groups, split_groups
 
-__all__ = ["ActionSpec", "build_motion", "generate_corpus", "generate_records", "generate_split"]
+__all__ = ["CORPUS_VERSION", "ActionSpec", "build_motion", "generate_corpus", "generate_records",
+           "generate_split"]
+
+# Bumped whenever the same (n, seed) gives other clips or captions, so caches built from an
+# older corpus are rebuilt. 2 (session 8): "clapping" and "sidestepping" (were "claping" and
+# "sidesteping").
+CORPUS_VERSION = 2
 
 
 def _record(seed: int, i: int, group: str, program: list[ActionSpec]) -> dict:

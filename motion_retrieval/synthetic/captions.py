@@ -12,7 +12,7 @@ import numpy as np
 
 from .compose import ActionSpec
 
-_DOUBLE = {"jab", "jog", "run", "step", "squat", "hop", "put", "sit", "stop"}
+_DOUBLE = {"clap", "hop", "jab", "jog", "put", "run", "sidestep", "sit", "squat", "step", "stop"}
 _TIMES = {1: ["once", "one time", ""], 2: ["twice", "two times"], 3: ["three times", "3 times"],
           4: ["four times", "4 times"]}
 _NUM = {1: ["one", "a single"], 2: ["two", "2"], 3: ["three", "3"], 4: ["four", "4"]}
