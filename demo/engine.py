@@ -321,6 +321,8 @@ def load_engine(checkpoint: str | Path | None = None, gallery: str | Path | None
         engine.captions_ready.clear()
         threading.Thread(target=_finish_captions, name="gallery-captions", daemon=True,
                          args=(engine, model, index_path, progress)).start()
+    if searcher.vocabulary:  # for "closest known words" (a few seconds for a large vocabulary)
+        threading.Thread(target=searcher.warm_vocabulary, name="vocabulary", daemon=True).start()
     progress(f"ready in {time.perf_counter() - t0:.1f} s: {len(index)} clips, {label}")
     return engine
 

@@ -268,19 +268,24 @@ class Searcher:
         """(n, H) unit vectors of words read on their own: the mean of their text-encoder
         states, before any projection (the pretrained encoder's sense of the word)."""
         out = []
-        with self.text_lock, torch.inference_mode():
-            for s in range(0, len(words), 256):
+        for s in range(0, len(words), 256):  # the lock per chunk: a query need not wait long
+            with self.text_lock, torch.inference_mode():
                 hidden, valid = self.model.text_features(self.model.tokenize(words[s:s + 256]))
                 out.append(torch.nn.functional.normalize(masked_mean(hidden, valid).float(),
                                                          dim=-1))
         return torch.cat(out)
 
+    def warm_vocabulary(self) -> None:
+        """Encode the vocabulary now (the app does it in the background after it opens), so
+        the first query with a new word does not wait for it."""
+        if self.vocabulary and self._vocab_emb is None:
+            self._vocab_emb = self.word_vectors(self.vocabulary)
+
     def closest_known(self, word: str, k: int = 3) -> list[str]:
         """The k training words whose vectors are closest to `word`'s."""
         if not self.vocabulary:
             return []
-        if self._vocab_emb is None:
-            self._vocab_emb = self.word_vectors(self.vocabulary)
+        self.warm_vocabulary()
         sims = self._vocab_emb @ self.word_vectors([word])[0]
         top = torch.topk(sims, min(k, len(self.vocabulary))).indices.tolist()
         return [self.vocabulary[i] for i in top]

@@ -117,3 +117,26 @@ def test_without_a_vocabulary_nothing_is_marked():
     payload = P.text_payload(result, s.index)
     assert payload["known"] == [None, None] and "New to this model" not in P.summary_markdown(
         payload)
+
+
+def test_the_vocabulary_is_encoded_once(searcher):
+    s, words = searcher
+    s.warm_vocabulary()
+    first = s._vocab_emb
+    assert first is not None and first.shape[0] == len(words)
+    s.closest_known("applauds")
+    s.warm_vocabulary()
+    assert s._vocab_emb is first  # reused, not recomputed
+
+
+def test_engine_serves_the_checkpoint_vocabulary(tmp_path, monkeypatch):
+    from demo.engine import load_engine
+    from motion_retrieval.vocabulary import add_to_checkpoint
+
+    monkeypatch.setenv("MOTION_CACHE", str(tmp_path / "cache"))
+    ckpt = make_checkpoint(tmp_path / "ckpt")
+    data = make_gallery(tmp_path / "data", n=6)
+    add_to_checkpoint(ckpt, folder_vocabulary([data], split="test"))
+    engine = load_engine(ckpt, data, progress=lambda m: None)
+    payload = engine.search_text("someone applauds", 2)
+    assert payload["known"] == [True, False] and payload["unknown"][0]["word"] == "applauds"
