@@ -89,8 +89,11 @@ def start_app(tmp: Path, timeout: float = 120.0,
 
     SMPL_MODEL_DIR is cleared (no mesh view) unless `env` sets it.
     """
+    from motion_retrieval.vocabulary import add_to_checkpoint, folder_vocabulary
+
     ckpt = make_checkpoint(tmp / "ckpt")
     gallery = make_gallery(tmp / "gallery")
+    add_to_checkpoint(ckpt, folder_vocabulary([gallery], split="test"))  # "words new to it"
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if k != "SMPL_MODEL_DIR"},
            "MOTION_CACHE": str(tmp / "cache"), "HF_HUB_OFFLINE": "1",

@@ -90,6 +90,23 @@ def test_text_search_hover_and_animation(page, artifacts_dir):
     assert not page.errors, page.errors
 
 
+def test_words_new_to_the_model_are_marked(page, artifacts_dir):
+    page.fill("#query textarea", "someone applauds")
+    page.click("#search-btn")
+    page.wait_for_function(
+        "document.querySelector('#summary').innerText.includes('New to this model')",
+        timeout=30_000)
+    new = page.locator("#viewer .mr-chip[data-word='1']")
+    assert "mr-unseen" in new.get_attribute("class")
+    assert "No training caption used" in new.get_attribute("title")
+    known = page.locator("#viewer .mr-chip[data-word='0']")
+    assert "mr-unseen" not in known.get_attribute("class") and not known.get_attribute("title")
+    new.hover()
+    assert "a guess" in page.inner_text("#viewer .mr-mapnote")
+    shot(page, artifacts_dir, "text_search_new_word")
+    assert not page.errors, page.errors
+
+
 def test_empty_and_long_queries_get_messages(page):
     page.fill("#query textarea", "")
     page.click("#search-btn")
