@@ -25,7 +25,7 @@ import torch
 
 from motion_retrieval.index import GalleryIndex
 from motion_retrieval.model import decode_time, masked_mean, with_coverage
-from motion_retrieval.vocabulary import normalize_word
+from motion_retrieval.vocabulary import normalize_word, strip_punct
 
 MAX_QUERY_CHARS = 300
 MAX_QUERY_TOKENS = 64
@@ -79,9 +79,6 @@ class MotionSearch:
     n_frames: int
 
 
-_EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
-
-
 def group_words(query: str, offsets: list[tuple[int, int]]) -> list[Word]:
     """Join word pieces into the whitespace-separated words of the query they came from.
 
@@ -100,7 +97,7 @@ def group_words(query: str, offsets: list[tuple[int, int]]) -> list[Word]:
             words[-1].tokens.append(row)
         else:
             text = query[spans[w][0]:spans[w][1]] if w is not None else query[a:b]
-            words.append(Word(_EDGE_PUNCT.sub("", text) or text, [row]))
+            words.append(Word(strip_punct(text), [row]))
         last = w
     return words
 
@@ -120,6 +117,7 @@ class Searcher:
         self.chunk_rows = chunk_rows
         # The training captions' words (checkpoint meta "vocabulary"), for `Word.known`.
         self.vocabulary = sorted(set(vocabulary)) if vocabulary else None
+        self._vocab_set = set(self.vocabulary or ())
         self._vocab_emb: torch.Tensor | None = None  # their text vectors, made on first need
         self.coverage = float(model.cfg.coverage_weight)
         self.whole_weight = float(getattr(model.cfg, "whole_clip_weight", 0.0))
@@ -256,13 +254,13 @@ class Searcher:
         """Set each word's `known`; return the unknown ones with their k closest known words."""
         if self.vocabulary is None or self.model.cfg.scorer == "global":
             return []  # no vocabulary, or one "word" that is the whole query
-        vocab = set(self.vocabulary)
-        out = []
+        out: dict[str, list[str]] = {}
         for w in words:
-            w.known = normalize_word(w.text) in vocab
-            if not w.known and all(u != normalize_word(w.text) for u, _ in out):
-                out.append((normalize_word(w.text), self.closest_known(w.text, k)))
-        return out
+            word = normalize_word(w.text)
+            w.known = word in self._vocab_set
+            if not w.known and word not in out:
+                out[word] = self.closest_known(word, k)
+        return list(out.items())
 
     def word_vectors(self, words: list[str]) -> torch.Tensor:
         """(n, H) unit vectors of words read on their own: the mean of their text-encoder

@@ -106,12 +106,12 @@ def query_set_recall(scores: np.ndarray, items: Sequence[Mapping],
     Queries with no right answer in the gallery are left out (`unanswerable` counts them);
     `top1` lists, per query, whether it hit and the content of its top-1 motion.
     """
+    scores = np.asarray(scores, dtype=np.float64)
     rows, ranks = _ranks(scores, items, gallery_labels)
     return {
         **metrics.recall_summary(ranks, ks),
         "unanswerable": int(len(items) - rows.size),
         "top1": [{"query": items[i]["query"], "hit": bool(r == 1),
-                  "top1": (gallery_labels[int(np.asarray(scores)[i].argmax())] or {}).get(
-                      "content")}
+                  "top1": (gallery_labels[int(scores[i].argmax())] or {}).get("content")}
                  for i, r in zip(rows, ranks)],
     }

@@ -19,9 +19,14 @@ from pathlib import Path
 _EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
 
 
+def strip_punct(text: str) -> str:
+    """"Twice," -> "Twice" (a word of nothing but punctuation stays as it is)."""
+    return _EDGE_PUNCT.sub("", text) or text
+
+
 def normalize_word(text: str) -> str:
     """"Twice," -> "twice": the form vocabularies hold and look-ups use."""
-    return (_EDGE_PUNCT.sub("", text) or text).lower()
+    return strip_punct(text).lower()
 
 
 def caption_words(text: str) -> list[str]:
