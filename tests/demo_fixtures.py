@@ -63,6 +63,21 @@ def tiny_model(whole_clip_weight: float = 0.0, word_time: bool = False):
 STATS = {"mean": np.zeros(29, np.float32), "std": np.full(29, 30.0, np.float32)}
 
 
+def encode_whole(model, cs, texts):
+    """(t, t_mask, t_whole, m, m_mask, m_whole): the model's own encodings of clips and texts,
+    the reference a hybrid search is checked against."""
+    import torch
+
+    from motion_retrieval.features import motion_to_input
+
+    xs, bms = zip(*[motion_to_input(c.joints, STATS)[:2] for c in cs])
+    with torch.inference_mode():
+        m, mm, mw = model.encode_motion_whole(torch.tensor(np.stack(xs)),
+                                              torch.tensor(np.stack(bms)))
+        t, tm, _, tw = model.encode_text_whole(texts)
+    return t, tm, tw, m, mm, mw
+
+
 def make_checkpoint(path: Path) -> Path:
     from motion_retrieval.checkpoint import save_checkpoint
 

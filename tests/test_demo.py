@@ -13,6 +13,7 @@ from demo_fixtures import (
     ROOT,
     STATS,
     clips,
+    encode_whole,
     make_checkpoint,
     make_gallery,
     motion,
@@ -440,11 +441,8 @@ def test_hybrid_models_search_with_their_own_score(tmp_path):
     assert index.has_whole and index.whole.shape == (6, model.cfg.embed_dim)
     assert index.caption_whole.shape == (len(index.caption_texts), model.cfg.embed_dim)
     searcher = Searcher(model, STATS, index)
-    xs, bms = zip(*[motion_to_input(c.joints, STATS)[:2] for c in cs])
+    t, tm, tw, m, mm, mw = encode_whole(model, cs, [QUERY])
     with torch.inference_mode():
-        m, mm, mw = model.encode_motion_whole(torch.tensor(np.stack(xs)),
-                                              torch.tensor(np.stack(bms)))
-        t, tm, _, tw = model.encode_text_whole([QUERY])
         ref = model.score(t, tm, m, mm, t_whole=tw, m_whole=mw)[0].numpy()
         plain = maxsim(t, tm, m, mm)[0].numpy()
     assert not np.allclose(ref, plain, atol=1e-2)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from demo_fixtures import ROOT, STATS, clips, tiny_model
+from demo_fixtures import ROOT, STATS, clips, encode_whole, tiny_model
 
 from motion_retrieval.checkpoint import load_checkpoint, save_checkpoint
 from motion_retrieval.config import ModelConfig, get_config
@@ -21,19 +21,10 @@ from motion_retrieval.metrics import retrieval_metrics
 from motion_retrieval.model import maxsim
 
 
-def encode(model, cs, texts):
-    xs, bms = zip(*[motion_to_input(c.joints, STATS)[:2] for c in cs])
-    with torch.inference_mode():
-        m, mm, mw = model.encode_motion_whole(torch.tensor(np.stack(xs)),
-                                              torch.tensor(np.stack(bms)))
-        t, tm, _, tw = model.encode_text_whole(texts)
-    return t, tm, tw, m, mm, mw
-
-
 def test_hybrid_score_is_maxsim_mixed_with_the_whole_clip_cosine():
     model = tiny_model(whole_clip_weight=0.5)
     cs = clips(5)
-    t, tm, tw, m, mm, mw = encode(model, cs, [c.captions[0] for c in cs])
+    t, tm, tw, m, mm, mw = encode_whole(model, cs, [c.captions[0] for c in cs])
     assert tw.shape == mw.shape == (5, model.cfg.embed_dim)
     np.testing.assert_allclose(mw.norm(dim=1).numpy(), 1, atol=1e-5)
     # The whole-clip vectors are the auxiliary heads on mean-pooled tokens, by hand.
@@ -56,7 +47,7 @@ def test_whole_clip_cosine_splits_exactly_over_the_caption_tokens():
     model = tiny_model(whole_clip_weight=1.0)
     cs = clips(3)
     texts = ["a person waves the left hand, then walks", "runs"]  # padding in the second
-    t, tm, tw, m, mm, mw = encode(model, cs, texts)
+    t, tm, tw, m, mm, mw = encode_whole(model, cs, texts)
     with torch.inference_mode():
         hidden, mask = model.text_features(model.tokenize(texts))
         z = model.text_whole_tokens(hidden, mask)
@@ -71,7 +62,7 @@ def test_whole_clip_cosine_splits_exactly_over_the_caption_tokens():
 def test_plain_models_have_no_whole_vectors():
     model = tiny_model()
     cs = clips(2)
-    *_, tw, m, mm, mw = encode(model, cs, ["walks", "runs"])
+    *_, tw, m, mm, mw = encode_whole(model, cs, ["walks", "runs"])
     assert tw is None and mw is None
 
 

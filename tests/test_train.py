@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from train_fixtures import fit_steps
 
 from motion_retrieval.cli import main
 from motion_retrieval.config import apply_overrides, tiny
@@ -238,8 +239,6 @@ def _one_part_set(freq: float) -> TrainSet:
 
 @pytest.mark.slow
 def test_grounded_training_points_words_at_the_moving_part():
-    import contextlib
-
     from motion_retrieval.skeleton import BODY_PARTS
     from motion_retrieval.train import build_optimizer, phrase_words
 
@@ -249,13 +248,7 @@ def test_grounded_training_points_words_at_the_moving_part():
                                    "lr_motion=1e-3", "lr_head=3e-3"])
     model = RetrievalModel(cfg.model)
     opt = build_optimizer(model, cfg)
-    ts, rng = _one_part_set(0.4), np.random.default_rng(0)
-    for _ in range(14):
-        out = train_step(model, cfg, ts, list(range(len(ts))), rng, torch.device("cpu"),
-                         contextlib.nullcontext())
-        opt.zero_grad()
-        out["loss"].backward()
-        opt.step()
+    fit_steps(model, cfg, _one_part_set(0.4), opt, 14)
     model.eval()
     test = _one_part_set(0.65)  # motions it has not seen
     with torch.no_grad():

@@ -1,19 +1,19 @@
 """Words that know when: `model.word_time` (phase + gate per word, relative time per patch)."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
-from demo_fixtures import STATS, clips
+from demo_fixtures import STATS, clips, encode_whole
+from train_fixtures import fit_steps
 
 from motion_retrieval.config import ModelConfig, TrainConfig, apply_overrides, tiny
 from motion_retrieval.losses import word_time_loss
 from motion_retrieval.model import RetrievalModel, block_times, patch_times, time_code
-from motion_retrieval.train import TrainSet, grounding_targets, train_step
+from motion_retrieval.train import TrainSet, grounding_targets
 
 
 def _when_model(seed: int = 0) -> RetrievalModel:
@@ -150,15 +150,8 @@ def test_training_teaches_words_when_they_happen():
     model = RetrievalModel(cfg.model)
     model.freeze_text_layers(cfg.text_frozen_layers)  # as `train` does
     opt = torch.optim.AdamW(model.param_groups(cfg.lr_motion, cfg.lr_text, cfg.lr_head, 0.0))
-    ts, rng = _ordered_set(), np.random.default_rng(0)
-    losses = []
-    for _ in range(40):
-        out = train_step(model, cfg, ts, list(range(len(ts))), rng, torch.device("cpu"),
-                         contextlib.nullcontext())
-        opt.zero_grad()
-        out["loss"].backward()
-        opt.step()
-        losses.append(float(out["when"].detach()))
+    ts = _ordered_set()
+    losses = fit_steps(model, cfg, ts, opt, 40, record="when")
     assert losses[-1] < 0.25 * losses[0], losses
     model.eval()
     batch = model.tokenize([c[0] for c in ts.captions])
@@ -249,7 +242,6 @@ def test_a_hybrid_model_with_word_time_searches_with_its_own_score():
     from demo_fixtures import tiny_model
 
     from demo.search import Searcher
-    from motion_retrieval.features import motion_to_input
     from motion_retrieval.index import build_index
 
     model = tiny_model(whole_clip_weight=1.0, word_time=True)
@@ -259,11 +251,8 @@ def test_a_hybrid_model_with_word_time_searches_with_its_own_score():
     searcher = Searcher(model, STATS, index)
     query = "someone jumps, then walks forward"
     hits = searcher.search_text(query, k=len(cs)).hits
-    xs, bms = zip(*[motion_to_input(c.joints, STATS)[:2] for c in cs])
+    t, tm, tw, m, mm, mw = encode_whole(model, cs, [query])
     with torch.inference_mode():
-        m, mm, mw = model.encode_motion_whole(torch.tensor(np.stack(xs)),
-                                              torch.tensor(np.stack(bms)))
-        t, tm, _, tw = model.encode_text_whole([query])
         ref = model.score(t, tm, m, mm, t_whole=tw, m_whole=mw)[0].numpy()
     got = np.array([h.score for h in sorted(hits, key=lambda h: h.index)])
     np.testing.assert_allclose(got, ref, atol=2e-3)
